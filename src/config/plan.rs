@@ -1,0 +1,439 @@
+//! The checked plan: every value resolved, validated and typed. Runs and `fhirpipe check` work
+//! from this, never from the raw structs.
+
+use super::error::closest;
+use super::locate::Locator;
+use super::raw::{ByteSize, RawOnInvalid, RawPipeline, RawSink, RawSource};
+use super::ConfigError;
+use crate::fhir::{resource_type_index, TypeIdx, RESOURCE_TYPES};
+use crate::util::{format_bytes, parse_byte_size};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A checked pipeline.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// `[pipeline] name`.
+    pub name: String,
+    /// The definition file this plan came from.
+    pub file: PathBuf,
+    /// Worker threads (resolved: never 0).
+    pub threads: usize,
+    /// Input bytes per work unit.
+    pub chunk_size: usize,
+    /// Longest accepted line.
+    pub max_line_size: usize,
+    /// Where resources come from.
+    pub source: SourcePlan,
+    /// What is checked.
+    pub validate_level: ValidateLevel,
+    /// What happens to invalid lines.
+    pub on_invalid: OnInvalid,
+    /// Outputs, in name order.
+    pub sinks: Vec<SinkPlan>,
+    /// Rejected lines' output.
+    pub dead_letter: Option<DeadLetterPlan>,
+}
+
+/// Checked source.
+#[derive(Debug, Clone)]
+pub enum SourcePlan {
+    /// Local files and folders.
+    Local {
+        /// Files or folders, as given.
+        paths: Vec<PathBuf>,
+        /// Types kept (others filtered), `None` = all.
+        types: Option<Vec<TypeIdx>>,
+    },
+}
+
+/// Validation level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValidateLevel {
+    /// JSON object, R4 resourceType, id rule, meta types.
+    Basic,
+}
+
+/// Invalid-line policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnInvalid {
+    /// Dead-letter and continue.
+    DeadLetter,
+    /// Stop the run.
+    Fail,
+}
+
+/// A named sink.
+#[derive(Debug, Clone)]
+pub struct SinkPlan {
+    /// The `<name>` of `[sinks.<name>]`.
+    pub name: String,
+    /// What it writes.
+    pub kind: SinkKindPlan,
+}
+
+/// Checked sink settings.
+#[derive(Debug, Clone)]
+pub enum SinkKindPlan {
+    /// Parquet datasets.
+    Parquet(ParquetPlan),
+    /// NDJSON files.
+    Ndjson(NdjsonPlan),
+}
+
+/// Parquet compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// zstd at a level.
+    Zstd(i32),
+    /// snappy.
+    Snappy,
+    /// none.
+    None,
+}
+
+/// Checked Parquet sink.
+#[derive(Debug, Clone)]
+pub struct ParquetPlan {
+    /// Output folder.
+    pub path: PathBuf,
+    /// Codec.
+    pub compression: Compression,
+    /// Roll size.
+    pub target_file_size: u64,
+    /// Row group size in encoded bytes.
+    pub row_group_bytes: u64,
+}
+
+/// Checked NDJSON sink.
+#[derive(Debug, Clone)]
+pub struct NdjsonPlan {
+    /// Output folder.
+    pub path: PathBuf,
+    /// Roll size.
+    pub target_file_size: u64,
+    /// gzip output.
+    pub gzip: bool,
+}
+
+/// Checked dead-letter output.
+#[derive(Debug, Clone)]
+pub struct DeadLetterPlan {
+    /// Output folder.
+    pub path: PathBuf,
+    /// Roll size.
+    pub target_file_size: u64,
+}
+
+struct Ctx<'a> {
+    file: &'a Path,
+    loc: &'a Locator,
+    overridden: &'a [String],
+}
+
+impl Ctx<'_> {
+    fn err(&self, field: &[&str], message: String, fix: impl Into<String>) -> ConfigError {
+        let dotted = field.join(".");
+        let mut fix = fix.into();
+        if self.overridden.iter().any(|o| dotted.starts_with(o.as_str())) {
+            fix.push_str(" (this value came from --set)");
+        }
+        ConfigError::new(self.file, message, fix).at(self.loc.line(field), Some(dotted))
+    }
+
+    fn size(&self, field: &[&str], v: &Option<ByteSize>, default: u64, min: u64) -> Result<u64, ConfigError> {
+        let n = match v {
+            None => default,
+            Some(ByteSize::Bytes(n)) => *n,
+            Some(ByteSize::Text(t)) => parse_byte_size(t).map_err(|e| {
+                self.err(field, e.0, "write a size such as \"128MB\", \"64MiB\" or a number of bytes")
+            })?,
+        };
+        if n < min {
+            return Err(self.err(
+                field,
+                format!("{} is too small", format_bytes(n)),
+                format!("use at least {}", format_bytes(min)),
+            ));
+        }
+        Ok(n)
+    }
+
+    fn path(&self, field: &[&str], p: &str) -> Result<PathBuf, ConfigError> {
+        if p.trim().is_empty() {
+            return Err(self.err(field, "the path is empty".into(), "give a folder path"));
+        }
+        Ok(PathBuf::from(p))
+    }
+}
+
+fn type_list(ctx: &Ctx, field: &[&str], names: &[String]) -> Result<Vec<TypeIdx>, ConfigError> {
+    let all: Vec<String> = RESOURCE_TYPES.iter().map(|s| s.to_string()).collect();
+    names
+        .iter()
+        .map(|n| {
+            resource_type_index(n).ok_or_else(|| {
+                let fix = match closest(n, &all) {
+                    Some(best) => format!("did you mean `{best}`? Type names are case-sensitive R4 resource types"),
+                    None => "use R4 resource type names such as Patient or Observation".to_string(),
+                };
+                ctx.err(field, format!("`{n}` is not an R4 resource type"), fix)
+            })
+        })
+        .collect()
+}
+
+fn compression(ctx: &Ctx, field: &[&str], v: &Option<String>) -> Result<Compression, ConfigError> {
+    let Some(text) = v else {
+        return Ok(Compression::Zstd(1));
+    };
+    let t = text.trim().to_ascii_lowercase();
+    let bad = || {
+        ctx.err(
+            field,
+            format!("unknown compression `{text}`"),
+            "use \"zstd\", \"zstd(N)\" with N from 1 to 22, \"snappy\" or \"none\"",
+        )
+    };
+    match t.as_str() {
+        "zstd" => Ok(Compression::Zstd(1)),
+        "snappy" => Ok(Compression::Snappy),
+        "none" | "uncompressed" => Ok(Compression::None),
+        _ => {
+            let level = t
+                .strip_prefix("zstd(")
+                .and_then(|r| r.strip_suffix(')'))
+                .and_then(|n| n.trim().parse::<i32>().ok())
+                .ok_or_else(bad)?;
+            if (1..=22).contains(&level) {
+                Ok(Compression::Zstd(level))
+            } else {
+                Err(bad())
+            }
+        }
+    }
+}
+
+pub(crate) fn check(
+    file: &Path,
+    raw: RawPipeline,
+    loc: &Locator,
+    overridden: &[String],
+) -> Result<Plan, ConfigError> {
+    let ctx = Ctx {
+        file,
+        loc,
+        overridden,
+    };
+    let p = &raw.pipeline;
+    if p.name.trim().is_empty() {
+        return Err(ctx.err(&["pipeline", "name"], "the name is empty".into(), "give the pipeline a name"));
+    }
+    let threads = if p.threads == 0 {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+    } else {
+        p.threads
+    };
+    let chunk_size = ctx.size(&["pipeline", "chunk_size"], &p.chunk_size, 4 << 20, 64 << 10)? as usize;
+    let max_line_size =
+        ctx.size(&["pipeline", "max_line_size"], &p.max_line_size, 512 << 20, 1 << 20)? as usize;
+
+    let source = match &raw.source {
+        RawSource::Local(c) => {
+            let paths: Vec<PathBuf> = match (&c.path, &c.paths) {
+                (Some(p), None) => vec![ctx.path(&["source", "path"], p)?],
+                (None, Some(ps)) if !ps.is_empty() => ps
+                    .iter()
+                    .map(|p| ctx.path(&["source", "paths"], p))
+                    .collect::<Result<_, _>>()?,
+                (Some(_), Some(_)) => {
+                    return Err(ctx.err(
+                        &["source", "paths"],
+                        "both `path` and `paths` are set".into(),
+                        "keep one of them",
+                    ))
+                }
+                _ => {
+                    return Err(ctx.err(
+                        &["source"],
+                        "the local source has no input".into(),
+                        "add `path = \"folder/or/file.ndjson\"` (or `paths = [...]`) to [source]",
+                    ))
+                }
+            };
+            let types = match &c.types {
+                Some(t) => Some(type_list(&ctx, &["source", "types"], t)?),
+                None => None,
+            };
+            SourcePlan::Local { paths, types }
+        }
+    };
+
+    let mut sinks = Vec::new();
+    for (name, sink) in &raw.sinks {
+        let kind = match sink {
+            RawSink::Parquet(c) => {
+                let f = |k: &'static str| ["sinks", name.as_str(), k];
+                if let Some(schema) = &c.schema {
+                    if schema != "raw" {
+                        return Err(ctx.err(
+                            &f("schema"),
+                            format!("unknown Parquet schema `{schema}`"),
+                            "use schema = \"raw\" (typed id and meta columns plus the lossless resource JSON)",
+                        ));
+                    }
+                }
+                SinkKindPlan::Parquet(ParquetPlan {
+                    path: ctx.path(&f("path"), &c.path)?,
+                    compression: compression(&ctx, &f("compression"), &c.compression)?,
+                    target_file_size: ctx.size(&f("target_file_size"), &c.target_file_size, 128_000_000, 1 << 20)?,
+                    row_group_bytes: ctx.size(&f("row_group_size"), &c.row_group_size, 32 << 20, 64 << 10)?,
+                })
+            }
+            RawSink::Ndjson(c) => {
+                let f = |k: &'static str| ["sinks", name.as_str(), k];
+                SinkKindPlan::Ndjson(NdjsonPlan {
+                    path: ctx.path(&f("path"), &c.path)?,
+                    target_file_size: ctx.size(&f("target_file_size"), &c.target_file_size, 256_000_000, 1 << 20)?,
+                    gzip: c.gzip,
+                })
+            }
+        };
+        sinks.push(SinkPlan {
+            name: name.clone(),
+            kind,
+        });
+    }
+    if sinks.is_empty() {
+        return Err(ctx.err(
+            &["sinks"],
+            "the pipeline has no sinks, so nothing would be written".into(),
+            "add a sink, e.g. [sinks.lake] kind = \"parquet\" path = \"out/parquet\"",
+        ));
+    }
+
+    let on_invalid = match raw.validate.on_invalid {
+        RawOnInvalid::DeadLetter => OnInvalid::DeadLetter,
+        RawOnInvalid::Fail => OnInvalid::Fail,
+    };
+    let dead_letter = match &raw.dead_letter {
+        Some(d) => Some(DeadLetterPlan {
+            path: ctx.path(&["dead_letter", "path"], &d.path)?,
+            target_file_size: ctx.size(&["dead_letter", "target_file_size"], &d.target_file_size, 256_000_000, 1 << 20)?,
+        }),
+        None if on_invalid == OnInvalid::Fail => None,
+        None => {
+            return Err(ctx.err(
+                &["dead_letter"],
+                "invalid lines are dead-lettered but no [dead_letter] output is defined".into(),
+                "add [dead_letter] path = \"out/dead-letter\", or set validate.on_invalid = \"fail\"",
+            ))
+        }
+    };
+
+    // Two outputs in one folder would delete each other's files at commit.
+    let mut outs: Vec<(String, PathBuf)> = sinks
+        .iter()
+        .map(|s| {
+            let p = match &s.kind {
+                SinkKindPlan::Parquet(p) => p.path.clone(),
+                SinkKindPlan::Ndjson(n) => n.path.clone(),
+            };
+            (format!("sinks.{}.path", s.name), p)
+        })
+        .collect();
+    if let Some(d) = &dead_letter {
+        outs.push(("dead_letter.path".into(), d.path.clone()));
+    }
+    for i in 0..outs.len() {
+        for j in i + 1..outs.len() {
+            if outs[i].1 == outs[j].1 {
+                let segs: Vec<&str> = outs[j].0.split('.').collect();
+                return Err(ctx.err(
+                    &segs,
+                    format!("`{}` and `{}` both write to {}", outs[i].0, outs[j].0, outs[i].1.display()),
+                    "give every output its own folder",
+                ));
+            }
+        }
+    }
+
+    Ok(Plan {
+        name: p.name.clone(),
+        file: file.to_path_buf(),
+        threads,
+        chunk_size,
+        max_line_size,
+        source,
+        validate_level: ValidateLevel::Basic,
+        on_invalid,
+        sinks,
+        dead_letter,
+    })
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "pipeline {:?} ({})", self.name, self.file.display())?;
+        writeln!(
+            f,
+            "  workers: {} threads, {} per work unit, lines up to {}",
+            self.threads,
+            format_bytes(self.chunk_size as u64),
+            format_bytes(self.max_line_size as u64)
+        )?;
+        match &self.source {
+            SourcePlan::Local { paths, types } => {
+                writeln!(f, "  source: local")?;
+                for p in paths {
+                    writeln!(f, "    - {}", p.display())?;
+                }
+                if let Some(t) = types {
+                    let names: Vec<&str> = t.iter().map(|&i| RESOURCE_TYPES[i as usize]).collect();
+                    writeln!(f, "    types: {} (others counted as filtered)", names.join(", "))?;
+                }
+            }
+        }
+        writeln!(
+            f,
+            "  validate: basic (JSON object, R4 resourceType, id, meta); invalid lines: {}",
+            match self.on_invalid {
+                OnInvalid::DeadLetter => "dead-letter",
+                OnInvalid::Fail => "fail the run",
+            }
+        )?;
+        for s in &self.sinks {
+            match &s.kind {
+                SinkKindPlan::Parquet(p) => writeln!(
+                    f,
+                    "  sink {}: parquet → {}/<Type>/part-NNNNN.parquet ({}, files up to {}, row groups up to {})",
+                    s.name,
+                    p.path.display(),
+                    match p.compression {
+                        Compression::Zstd(l) => format!("zstd({l})"),
+                        Compression::Snappy => "snappy".into(),
+                        Compression::None => "uncompressed".into(),
+                    },
+                    format_bytes(p.target_file_size),
+                    format_bytes(p.row_group_bytes)
+                )?,
+                SinkKindPlan::Ndjson(n) => writeln!(
+                    f,
+                    "  sink {}: ndjson → {}/<Type>.NNNNN.ndjson{} (files up to {})",
+                    s.name,
+                    n.path.display(),
+                    if n.gzip { ".gz" } else { "" },
+                    format_bytes(n.target_file_size)
+                )?,
+            }
+        }
+        match &self.dead_letter {
+            Some(d) => writeln!(
+                f,
+                "  dead letter → {}/dead-letter.NNNNN.ndjson",
+                d.path.display()
+            ),
+            None => writeln!(f, "  dead letter: none (the run fails on the first invalid line)"),
+        }
+    }
+}

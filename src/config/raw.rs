@@ -1,0 +1,108 @@
+//! The raw shape of a pipeline definition, exactly as written in TOML. Every struct rejects
+//! unknown fields; the doc comment of each field is its user documentation. Component configs
+//! (sources, sinks) live in their component folders and are embedded here by `kind`.
+
+use crate::sink::dead_letter::DeadLetterConfig;
+use crate::sink::ndjson::NdjsonSinkConfig;
+use crate::sink::parquet::ParquetSinkConfig;
+use crate::source::local::LocalSourceConfig;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// A whole pipeline definition file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPipeline {
+    /// `[pipeline]`: name and run-wide settings.
+    pub pipeline: PipelineSection,
+    /// `[source]`: where resources come from.
+    pub source: RawSource,
+    /// `[validate]`: what is checked and what happens to invalid lines.
+    #[serde(default)]
+    pub validate: ValidateSection,
+    /// `[sinks.<name>]`: where resources go; one or more.
+    #[serde(default)]
+    pub sinks: BTreeMap<String, RawSink>,
+    /// `[dead_letter]`: where rejected lines go (required unless `validate.on_invalid = "fail"`).
+    pub dead_letter: Option<DeadLetterConfig>,
+}
+
+/// `[pipeline]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSection {
+    /// Name shown in progress, summary and report.
+    pub name: String,
+    /// Free text for people reading the definition.
+    pub description: Option<String>,
+    /// Worker threads for parsing and checks; 0 or absent = one per core.
+    #[serde(default)]
+    pub threads: usize,
+    /// Input bytes per work unit handed to a worker, e.g. "4MiB" (default).
+    pub chunk_size: Option<ByteSize>,
+    /// Longest line accepted, e.g. "512MiB" (default); longer lines are dead-lettered.
+    pub max_line_size: Option<ByteSize>,
+}
+
+/// A byte size: a bare number of bytes or a string such as "128MB" / "64MiB".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ByteSize {
+    /// Bytes.
+    Bytes(u64),
+    /// Text with a unit.
+    Text(String),
+}
+
+/// `[source]`, chosen by `kind`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind")]
+pub enum RawSource {
+    /// Local files and folders of `*.ndjson` / `*.ndjson.gz`.
+    #[serde(rename = "local")]
+    Local(LocalSourceConfig),
+}
+
+/// `[validate]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateSection {
+    /// `basic` (default): JSON object, known R4 resourceType, valid id, meta.lastUpdated an instant.
+    #[serde(default)]
+    pub level: RawLevel,
+    /// `dead_letter` (default): reject the line and go on; `fail`: stop the run at the first.
+    #[serde(default)]
+    pub on_invalid: RawOnInvalid,
+}
+
+/// Validation levels.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawLevel {
+    /// The checks every line passes: JSON object, R4 resourceType, id rule, meta types.
+    #[default]
+    Basic,
+}
+
+/// What to do with an invalid line.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawOnInvalid {
+    /// Write it to the dead-letter output with file, line and reason; go on.
+    #[default]
+    DeadLetter,
+    /// Stop the run, commit nothing.
+    Fail,
+}
+
+/// `[sinks.<name>]`, chosen by `kind`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind")]
+pub enum RawSink {
+    /// Parquet datasets, one per resource type.
+    #[serde(rename = "parquet")]
+    Parquet(ParquetSinkConfig),
+    /// Cleaned NDJSON, one file set per resource type, rolled by size.
+    #[serde(rename = "ndjson")]
+    Ndjson(NdjsonSinkConfig),
+}

@@ -1,0 +1,29 @@
+//! The process exit codes, documented in the README. Schedulers (cron, Airflow, Data Factory)
+//! branch on these, so they never change meaning.
+
+/// Exit codes of `fhirpipe`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum ExitCode {
+    /// The run completed; every line was written or filtered.
+    Success = 0,
+    /// The run completed and committed its output, but some lines were dead-lettered.
+    DeadLettered = 1,
+    /// Bad command line or pipeline definition; nothing was run.
+    Usage = 2,
+    /// Reading input or writing output failed; nothing was committed.
+    Io = 3,
+    /// The conservation check failed (read ≠ written + dead-lettered + filtered); nothing was committed.
+    Conservation = 4,
+    /// An invalid line stopped a run with `validate.on_invalid = "fail"`; nothing was committed.
+    InvalidInput = 5,
+    /// A bug in fhirpipe (a worker panicked); nothing was committed. Please report it.
+    Internal = 6,
+}
+
+impl ExitCode {
+    /// The numeric code.
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}

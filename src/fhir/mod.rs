@@ -1,0 +1,94 @@
+//! FHIR R4 knowledge the pipeline needs before the full model lands: the table of resource
+//! types, the `id` rule, and parsing of `instant` values into UTC microseconds.
+//!
+//! The generated R4 model (elements, cardinalities, bindings) will live beside this module; the
+//! basic checks here stay as the fast first gate every line passes through.
+
+mod instant;
+mod resource_types;
+
+pub use instant::{parse_instant_micros, InstantError};
+pub use resource_types::RESOURCE_TYPES;
+
+/// Index of a resource type in [`RESOURCE_TYPES`]; small and `Copy`, used to route records.
+pub type TypeIdx = u16;
+
+/// Looks a resource type name up in the R4 table.
+pub fn resource_type_index(name: &str) -> Option<TypeIdx> {
+    RESOURCE_TYPES
+        .binary_search(&name)
+        .ok()
+        .map(|i| i as TypeIdx)
+}
+
+/// The name of a resource type index returned by [`resource_type_index`].
+pub fn resource_type_name(idx: TypeIdx) -> &'static str {
+    RESOURCE_TYPES[idx as usize]
+}
+
+/// Checks an R4 logical id: `[A-Za-z0-9\-\.]{1,64}`.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_is_exact_and_case_sensitive() {
+        assert_eq!(RESOURCE_TYPES.len(), 146);
+        assert!(RESOURCE_TYPES.windows(2).all(|w| w[0] < w[1]));
+        let p = resource_type_index("Patient").unwrap();
+        assert_eq!(resource_type_name(p), "Patient");
+        assert_eq!(resource_type_index("patient"), None);
+        assert_eq!(resource_type_index("Resource"), None);
+        assert_eq!(resource_type_index("DomainResource"), None);
+        assert!(resource_type_index("Bundle").is_some());
+    }
+
+    #[test]
+    fn id_rule() {
+        assert!(is_valid_id("a"));
+        assert!(is_valid_id("018f428e-34f6-4707-8009-5ad742f901e7"));
+        assert!(is_valid_id("A.b-9"));
+        assert!(is_valid_id(&"x".repeat(64)));
+        assert!(!is_valid_id(&"x".repeat(65)));
+        assert!(!is_valid_id(""));
+        assert!(!is_valid_id("a_b"));
+        assert!(!is_valid_id("a b"));
+        assert!(!is_valid_id("a/b"));
+        assert!(!is_valid_id("é"));
+    }
+
+    /// The committed table must equal what the official R4 definitions say.
+    #[test]
+    fn resource_types_match_r4_definitions() {
+        let Some(root) = crate::testutil::shared_dir() else {
+            return;
+        };
+        let path = root.join("fhir-r4/profiles-resources.json");
+        let text = std::fs::read_to_string(&path).expect("read profiles-resources.json");
+        let bundle: serde_json::Value = serde_json::from_str(&text).expect("parse bundle");
+        let mut names: Vec<String> = bundle["entry"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|e| &e["resource"])
+            .filter(|r| {
+                r["resourceType"] == "StructureDefinition"
+                    && r["kind"] == "resource"
+                    && r["derivation"] == "specialization"
+                    && r["abstract"] != true
+            })
+            .map(|r| r["name"].as_str().expect("name").to_string())
+            .collect();
+        names.sort();
+        let ours: Vec<String> = RESOURCE_TYPES.iter().map(|s| s.to_string()).collect();
+        assert_eq!(ours, names);
+    }
+}

@@ -1,0 +1,591 @@
+//! Orchestration of a run: source → line splitting → parse and check on a rayon pool →
+//! reordering → every sink, over bounded channels, then the conservation check, then commit.
+//!
+//! Memory is bounded by design: the reader takes a token from a fixed pool before it sends a
+//! chunk, and the collector returns it once the batch has been handed to the sinks, whose own
+//! channels are bounded too. So at most `tokens` chunks are between reader and sinks whatever
+//! the input size. Batches are shared by `Arc`; a resource's bytes are never copied between
+//! the source buffer and the encoders.
+//!
+//! Acknowledgements: every sink reports per-type record counts in [`SinkStats`]; the run
+//! compares them with what it dispatched and with what was read, and commits (makes files
+//! visible) only when `read = written + dead_lettered + filtered` holds for every type.
+
+pub mod progress;
+pub mod report;
+
+use crate::batch::{Batch, Chunk};
+use crate::config::{OnInvalid, Plan, SinkKindPlan, SourcePlan};
+use crate::exit::ExitCode;
+use crate::fhir::RESOURCE_TYPES;
+use crate::sink::dead_letter::DeadLetterSink;
+use crate::sink::ndjson::NdjsonSink;
+use crate::sink::parquet::ParquetSink;
+use crate::sink::{Sink, SinkError, SinkStats, TYPE_SLOTS, UNKNOWN_TYPE_SLOT};
+use crate::source::local::LocalSource;
+use crate::source::SourceError;
+use crate::stage::Checker;
+use crossbeam_channel::{bounded, Receiver, Sender};
+use progress::Progress;
+use report::{BytesReport, Counts, Durations, RunReport, SinkReport, Violation};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Options of a run that are not part of the pipeline definition.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Draw progress bars (still hidden when stderr is not a terminal).
+    pub progress: bool,
+}
+
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The source failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A sink failed.
+    #[error("sink `{sink}`: {source}")]
+    Sink {
+        /// Sink name.
+        sink: String,
+        /// The cause.
+        #[source]
+        source: SinkError,
+    },
+    /// An invalid line with `on_invalid = "fail"`.
+    #[error("{file}:{line}: {reason} (validate.on_invalid = \"fail\" stops the run; use \"dead_letter\" to set such lines aside)")]
+    InvalidInput {
+        /// Source file.
+        file: String,
+        /// Line number.
+        line: u64,
+        /// Why.
+        reason: String,
+    },
+    /// The conservation check failed.
+    #[error("conservation check failed: {0}")]
+    Conservation(String),
+    /// A worker thread panicked.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl RunError {
+    /// The exit code for this error.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            RunError::Source(_) | RunError::Sink { .. } => ExitCode::Io,
+            RunError::InvalidInput { .. } => ExitCode::InvalidInput,
+            RunError::Conservation(_) => ExitCode::Conservation,
+            RunError::Internal(_) => ExitCode::Internal,
+        }
+    }
+}
+
+struct NamedSink {
+    name: String,
+    kind: &'static str,
+    path: String,
+    sink: Box<dyn Sink>,
+}
+
+fn type_key(slot: usize) -> String {
+    if slot == UNKNOWN_TYPE_SLOT {
+        "_unknown".to_string()
+    } else {
+        RESOURCE_TYPES[slot].to_string()
+    }
+}
+
+fn now_rfc3339() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // civil_from_days (Howard Hinnant)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+fn open_sinks(plan: &Plan, run_id: &str) -> Result<Vec<NamedSink>, RunError> {
+    let mut sinks = Vec::new();
+    for s in &plan.sinks {
+        let wrap = |e| RunError::Sink {
+            sink: s.name.clone(),
+            source: e,
+        };
+        let (kind, path, sink): (&'static str, String, Box<dyn Sink>) = match &s.kind {
+            SinkKindPlan::Parquet(p) => (
+                "parquet",
+                p.path.display().to_string(),
+                Box::new(ParquetSink::create(p, run_id).map_err(wrap)?),
+            ),
+            SinkKindPlan::Ndjson(n) => (
+                "ndjson",
+                n.path.display().to_string(),
+                Box::new(NdjsonSink::create(n, run_id).map_err(wrap)?),
+            ),
+        };
+        sinks.push(NamedSink {
+            name: s.name.clone(),
+            kind,
+            path,
+            sink,
+        });
+    }
+    if let Some(d) = &plan.dead_letter {
+        sinks.push(NamedSink {
+            name: "dead_letter".into(),
+            kind: "dead_letter",
+            path: d.path.display().to_string(),
+            sink: Box::new(DeadLetterSink::create(d, run_id).map_err(|e| RunError::Sink {
+                sink: "dead_letter".into(),
+                source: e,
+            })?),
+        });
+    }
+    Ok(sinks)
+}
+
+/// What the collector counted while dispatching.
+struct Tally {
+    read: Vec<u64>,
+    dispatched: Vec<u64>,
+    rejected: Vec<u64>,
+    filtered: Vec<u64>,
+    blank_lines: u64,
+    input_text: u64,
+}
+
+/// Runs a checked plan. Always returns a report; `report.exit_code` says how it ended.
+pub fn run(plan: &Plan, opts: &RunOptions) -> RunReport {
+    let started = Instant::now();
+    let started_at = now_rfc3339();
+    let mut report = RunReport {
+        pipeline: plan.name.clone(),
+        definition: plan.file.display().to_string(),
+        status: "failed".into(),
+        exit_code: ExitCode::Internal.code(),
+        error: None,
+        started_at,
+        totals: Counts::default(),
+        blank_lines: 0,
+        types: BTreeMap::new(),
+        sinks: BTreeMap::new(),
+        bytes: BytesReport::default(),
+        durations: Durations::default(),
+        conservation_ok: false,
+        violations: Vec::new(),
+    };
+    let result = execute(plan, opts, &mut report);
+    report.durations.total_ms = started.elapsed().as_millis() as u64;
+    match result {
+        Ok(()) => {
+            let code = if report.totals.dead_lettered > 0 {
+                report.status = "success_with_dead_letters".into();
+                ExitCode::DeadLettered
+            } else {
+                report.status = "success".into();
+                ExitCode::Success
+            };
+            report.exit_code = code.code();
+        }
+        Err(e) => {
+            report.status = "failed".into();
+            report.exit_code = e.exit_code().code();
+            report.error = Some(e.to_string());
+        }
+    }
+    report
+}
+
+fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(), RunError> {
+    let SourcePlan::Local { paths, types } = &plan.source;
+    let source = LocalSource::open(paths)?;
+    report.bytes.input_files = source.files().len() as u64;
+    let run_id = format!(
+        "{}-{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
+    let mut sinks = open_sinks(plan, &run_id)?;
+    let names: Vec<String> = sinks.iter().map(|s| s.name.clone()).collect();
+    let progress = Progress::new(opts.progress, source.total_bytes(), &names);
+
+    let outcome = pump(plan, &source, types.as_deref(), &mut sinks, &progress);
+    progress.finish();
+    report.bytes.read = outcome.bytes_read;
+    report.durations.read_ms = outcome.read_ms;
+    report.durations.parse_ms = outcome.parse_ms;
+
+    let (tally, stats) = match outcome.result {
+        Ok(v) => v,
+        Err(e) => {
+            for s in &mut sinks {
+                s.sink.abort();
+            }
+            return Err(e);
+        }
+    };
+    report.bytes.input_text = tally.input_text;
+    report.blank_lines = tally.blank_lines;
+
+    // Conservation, per type and per sink.
+    let dl_index = plan.dead_letter.as_ref().map(|_| sinks.len() - 1);
+    let mut violations = Vec::new();
+    for slot in 0..TYPE_SLOTS {
+        let dead = match dl_index {
+            Some(i) => stats[i].0.records[slot],
+            None => 0,
+        };
+        if dead != tally.rejected[slot] {
+            violations.push(Violation {
+                type_name: type_key(slot),
+                detail: format!(
+                    "{} lines rejected but {} written to the dead letter",
+                    tally.rejected[slot], dead
+                ),
+            });
+        }
+        for (i, s) in sinks.iter().enumerate() {
+            if Some(i) == dl_index {
+                continue;
+            }
+            let w = stats[i].0.records[slot];
+            if w != tally.dispatched[slot] {
+                violations.push(Violation {
+                    type_name: type_key(slot),
+                    detail: format!(
+                        "sink `{}` wrote {w} of {} records",
+                        s.name, tally.dispatched[slot]
+                    ),
+                });
+            }
+        }
+        let c = Counts {
+            read: tally.read[slot],
+            written: tally.dispatched[slot],
+            dead_lettered: dead,
+            filtered: tally.filtered[slot],
+        };
+        if c.read > 0 || c.written > 0 || c.dead_lettered > 0 || c.filtered > 0 {
+            if !c.balanced() {
+                violations.push(Violation {
+                    type_name: type_key(slot),
+                    detail: format!(
+                        "read {} ≠ written {} + dead-lettered {} + filtered {}",
+                        c.read, c.written, c.dead_lettered, c.filtered
+                    ),
+                });
+            }
+            report.totals.read += c.read;
+            report.totals.written += c.written;
+            report.totals.dead_lettered += c.dead_lettered;
+            report.totals.filtered += c.filtered;
+            report.types.insert(type_key(slot), c);
+        }
+    }
+    for (i, s) in sinks.iter().enumerate() {
+        report.sinks.insert(
+            s.name.clone(),
+            SinkReport {
+                kind: s.kind,
+                path: s.path.clone(),
+                records: stats[i].0.records.iter().sum(),
+                bytes: stats[i].0.bytes,
+                files: stats[i].0.files.clone(),
+                busy_ms: stats[i].1,
+            },
+        );
+    }
+    report.conservation_ok = violations.is_empty();
+    report.violations = violations;
+    if !report.conservation_ok {
+        for s in &mut sinks {
+            s.sink.abort();
+        }
+        let first = &report.violations[0];
+        return Err(RunError::Conservation(format!(
+            "{}: {} ({} problems; nothing was committed)",
+            first.type_name,
+            first.detail,
+            report.violations.len()
+        )));
+    }
+
+    let commit_start = Instant::now();
+    for i in 0..sinks.len() {
+        if let Err(e) = sinks[i].sink.commit() {
+            for s in &mut sinks[i + 1..] {
+                s.sink.abort();
+            }
+            return Err(RunError::Sink {
+                sink: sinks[i].name.clone(),
+                source: e,
+            });
+        }
+    }
+    report.durations.commit_ms = commit_start.elapsed().as_millis() as u64;
+    Ok(())
+}
+
+struct PumpOutcome {
+    result: Result<(Tally, Vec<(SinkStats, u64)>), RunError>,
+    bytes_read: u64,
+    read_ms: u64,
+    parse_ms: u64,
+}
+
+/// Moves all data from the source through the workers to the sinks.
+fn pump(
+    plan: &Plan,
+    source: &LocalSource,
+    types: Option<&[crate::fhir::TypeIdx]>,
+    sinks: &mut [NamedSink],
+    progress: &Progress,
+) -> PumpOutcome {
+    let threads = plan.threads.max(1);
+    let tokens = threads * 2 + 2;
+    let (token_tx, token_rx) = bounded::<()>(tokens);
+    for _ in 0..tokens {
+        let _ = token_tx.send(());
+    }
+    let (chunk_tx, chunk_rx) = bounded::<Chunk>(tokens);
+    let (batch_tx, batch_rx) = bounded::<Batch>(tokens);
+    let bytes_read = AtomicU64::new(0);
+    let parse_ns = AtomicU64::new(0);
+    let mut read_ms = 0;
+
+    let pool = match rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("fhirpipe-check-{i}"))
+        .build()
+    {
+        Ok(p) => p,
+        Err(e) => {
+            return PumpOutcome {
+                result: Err(RunError::Internal(format!("cannot start worker threads: {e}"))),
+                bytes_read: 0,
+                read_ms: 0,
+                parse_ms: 0,
+            }
+        }
+    };
+
+    let result = std::thread::scope(|scope| {
+        // Sinks: one thread each, bounded inbox.
+        let mut sink_txs: Vec<Sender<Arc<Batch>>> = Vec::new();
+        let mut sink_handles = Vec::new();
+        for (i, ns) in sinks.iter_mut().enumerate() {
+            let (tx, rx): (Sender<Arc<Batch>>, Receiver<Arc<Batch>>) = bounded(2);
+            sink_txs.push(tx);
+            let bar = progress.sinks[i].clone();
+            let is_dead_letter = ns.kind == "dead_letter";
+            sink_handles.push(scope.spawn(move || -> Result<(SinkStats, u64), SinkError> {
+                let mut busy = std::time::Duration::ZERO;
+                for batch in rx.iter() {
+                    let t = Instant::now();
+                    ns.sink.write(&batch)?;
+                    busy += t.elapsed();
+                    bar.inc(if is_dead_letter {
+                        batch.rejects.len()
+                    } else {
+                        batch.records.len()
+                    } as u64);
+                }
+                let t = Instant::now();
+                let stats = ns.sink.finish()?;
+                busy += t.elapsed();
+                Ok((stats, busy.as_millis() as u64))
+            }));
+        }
+
+        // Workers on the rayon pool; the scope ends when the chunk channel closes.
+        let workers = {
+            let pool = &pool;
+            let chunk_rx = chunk_rx.clone();
+            let batch_tx = batch_tx.clone();
+            let parse_ns = &parse_ns;
+            scope.spawn(move || {
+                pool.scope(|ps| {
+                    for _ in 0..threads {
+                        let rx = chunk_rx.clone();
+                        let tx = batch_tx.clone();
+                        ps.spawn(move |_| {
+                            let mut checker = Checker::new(types);
+                            for chunk in rx.iter() {
+                                let t = Instant::now();
+                                let batch = checker.check(chunk);
+                                parse_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                                if tx.send(batch).is_err() {
+                                    break;
+                                }
+                            }
+                        });
+                    }
+                    drop(chunk_rx);
+                    drop(batch_tx);
+                });
+            })
+        };
+        drop(chunk_rx);
+        drop(batch_tx);
+
+        // Reader.
+        let reader = {
+            let bytes_read = &bytes_read;
+            let read_bar = progress.read.clone();
+            let token_rx = token_rx.clone();
+            scope.spawn(move || -> (Result<(), SourceError>, u64) {
+                let t = Instant::now();
+                let r = source.stream(plan.chunk_size, plan.max_line_size, bytes_read, &mut |chunk| {
+                    read_bar.set_position(bytes_read.load(Ordering::Relaxed));
+                    token_rx.recv().is_ok() && chunk_tx.send(chunk).is_ok()
+                });
+                read_bar.set_position(bytes_read.load(Ordering::Relaxed));
+                drop(chunk_tx);
+                (r, t.elapsed().as_millis() as u64)
+            })
+        };
+        drop(token_rx);
+
+        // Collector: reorder, count, dispatch.
+        let mut tally = Tally {
+            read: vec![0; TYPE_SLOTS],
+            dispatched: vec![0; TYPE_SLOTS],
+            rejected: vec![0; TYPE_SLOTS],
+            filtered: vec![0; TYPE_SLOTS],
+            blank_lines: 0,
+            input_text: 0,
+        };
+        let mut pending: BTreeMap<u64, Batch> = BTreeMap::new();
+        let mut next = 0u64;
+        let mut failure: Option<RunError> = None;
+        'collect: for batch in batch_rx.iter() {
+            pending.insert(batch.seq, batch);
+            while let Some(batch) = pending.remove(&next) {
+                next += 1;
+                for r in &batch.records {
+                    tally.read[r.type_idx as usize] += 1;
+                    tally.dispatched[r.type_idx as usize] += 1;
+                }
+                for r in &batch.rejects {
+                    let slot = r.type_idx.map(usize::from).unwrap_or(UNKNOWN_TYPE_SLOT);
+                    tally.read[slot] += 1;
+                    tally.rejected[slot] += 1;
+                }
+                for &t in &batch.filtered {
+                    tally.read[t as usize] += 1;
+                    tally.filtered[t as usize] += 1;
+                }
+                tally.blank_lines += batch.blank_lines;
+                tally.input_text += batch.input_bytes;
+                progress.records.inc((batch.records.len() + batch.rejects.len() + batch.filtered.len()) as u64);
+                if plan.on_invalid == OnInvalid::Fail {
+                    if let Some(r) = batch.rejects.first() {
+                        failure = Some(RunError::InvalidInput {
+                            file: batch.file.name.clone(),
+                            line: r.line,
+                            reason: r.reason.clone(),
+                        });
+                        break 'collect;
+                    }
+                }
+                let shared = Arc::new(batch);
+                for (i, tx) in sink_txs.iter().enumerate() {
+                    if tx.send(shared.clone()).is_err() {
+                        // The sink stopped on an error; its thread reports it below.
+                        let _ = i;
+                        break 'collect;
+                    }
+                }
+                let _ = token_tx.send(());
+            }
+        }
+        // Unblock and stop everything upstream if we left early.
+        drop(token_tx);
+        drop(batch_rx);
+        drop(sink_txs);
+
+        let workers_ok = workers.join().is_ok();
+        let (read_result, ms) = reader
+            .join()
+            .unwrap_or_else(|_| (Ok(()), 0));
+        read_ms = ms;
+        let mut stats = Vec::new();
+        for (i, h) in sink_handles.into_iter().enumerate() {
+            match h.join() {
+                Ok(Ok(s)) => stats.push(s),
+                Ok(Err(e)) => {
+                    if failure.is_none() {
+                        failure = Some(RunError::Sink {
+                            sink: sinks_name(i, &names_of(plan)),
+                            source: e,
+                        });
+                    }
+                }
+                Err(_) => {
+                    failure.get_or_insert(RunError::Internal(format!(
+                        "the thread of sink {} panicked",
+                        sinks_name(i, &names_of(plan))
+                    )));
+                }
+            }
+        }
+        if let Err(e) = read_result {
+            failure = Some(RunError::Source(e));
+        }
+        if !workers_ok {
+            failure.get_or_insert(RunError::Internal("a parse worker panicked".into()));
+        }
+        match failure {
+            Some(e) => Err(e),
+            None if !pending.is_empty() => Err(RunError::Internal(format!(
+                "{} batches were left unordered (a worker stopped early)",
+                pending.len()
+            ))),
+            None => Ok((tally, stats)),
+        }
+    });
+    PumpOutcome {
+        result,
+        bytes_read: bytes_read.load(Ordering::Relaxed),
+        read_ms,
+        parse_ms: parse_ns.load(Ordering::Relaxed) / 1_000_000,
+    }
+}
+
+fn names_of(plan: &Plan) -> Vec<String> {
+    let mut v: Vec<String> = plan.sinks.iter().map(|s| s.name.clone()).collect();
+    if plan.dead_letter.is_some() {
+        v.push("dead_letter".into());
+    }
+    v
+}
+
+fn sinks_name(i: usize, names: &[String]) -> String {
+    names.get(i).cloned().unwrap_or_else(|| format!("#{i}"))
+}

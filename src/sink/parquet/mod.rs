@@ -1,0 +1,227 @@
+//! The `parquet` sink: one dataset per resource type, `<path>/<Type>/part-NNNNN.parquet`.
+//! Per type, an encoder ([`encoder::BatchEncoder`]) fills Arrow builders; batches of a few MB go
+//! to a lazily opened `ArrowWriter` that closes row groups at `row_group_size` encoded bytes;
+//! files roll when `bytes_written + in_progress_size` reaches `target_file_size` (delta-rs's
+//! writer). A memory budget across all types flushes the largest row group first, so memory is
+//! set by the budget, not by the number of types or the input size.
+
+mod config;
+pub mod encoder;
+
+pub use config::ParquetSinkConfig;
+
+use super::{Sink, SinkError, SinkStats, Staging};
+use crate::batch::Batch;
+use crate::config::{Compression, ParquetPlan};
+use crate::fhir::{resource_type_index, resource_type_name, TypeIdx, RESOURCE_TYPES};
+use encoder::{BatchEncoder, RawEncoder};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression as PqCompression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+/// Rows are handed from the builders to the writer at this size.
+const ENCODE_BATCH_BYTES: usize = 4 << 20;
+/// Builders plus open row groups of all types stay under this.
+const MEMORY_BUDGET: usize = 96 << 20;
+
+struct Open {
+    writer: ArrowWriter<BufWriter<File>>,
+    path: PathBuf,
+    rel: String,
+}
+
+struct TypeWriter {
+    type_idx: TypeIdx,
+    encoder: Box<dyn BatchEncoder>,
+    open: Option<Open>,
+    seq: u32,
+}
+
+/// Writes Parquet datasets.
+pub struct ParquetSink {
+    plan: ParquetPlan,
+    staging: Staging,
+    props: WriterProperties,
+    types: Vec<Option<TypeWriter>>,
+    stats: SinkStats,
+}
+
+fn encode_err(path: &Path) -> impl FnOnce(parquet::errors::ParquetError) -> SinkError + '_ {
+    move |e| SinkError::Encode {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+impl ParquetSink {
+    /// Creates the staging folder and the writer properties.
+    pub fn create(plan: &ParquetPlan, run_id: &str) -> Result<Self, SinkError> {
+        let compression = match plan.compression {
+            Compression::Zstd(l) => PqCompression::ZSTD(
+                ZstdLevel::try_new(l).unwrap_or_default(),
+            ),
+            Compression::Snappy => PqCompression::SNAPPY,
+            Compression::None => PqCompression::UNCOMPRESSED,
+        };
+        let props = WriterProperties::builder()
+            .set_compression(compression)
+            .set_created_by(format!("fhirpipe {}", env!("CARGO_PKG_VERSION")))
+            .set_max_row_group_row_count(None)
+            .set_max_row_group_bytes(Some(plan.row_group_bytes as usize))
+            .set_dictionary_enabled(false)
+            .set_column_dictionary_enabled(ColumnPath::from("meta_version_id"), true)
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_column_statistics_enabled(ColumnPath::from("resource"), EnabledStatistics::None)
+            .set_statistics_truncate_length(Some(64))
+            .build();
+        Ok(ParquetSink {
+            staging: Staging::create(&plan.path, run_id)?,
+            plan: plan.clone(),
+            props,
+            types: (0..RESOURCE_TYPES.len()).map(|_| None).collect(),
+            stats: SinkStats::new(),
+        })
+    }
+
+    fn buffered(&self) -> usize {
+        self.types
+            .iter()
+            .flatten()
+            .map(|t| t.encoder.buffered_bytes() + t.open.as_ref().map_or(0, |o| o.writer.memory_size()))
+            .sum()
+    }
+
+    /// Hands buffered rows of one type to its writer; closes the row group when asked, and the
+    /// file when it reached its target size.
+    fn push_rows(&mut self, idx: usize, close_row_group: bool) -> Result<(), SinkError> {
+        let props = self.props.clone();
+        let target = self.plan.target_file_size as usize;
+        let Some(tw) = self.types[idx].as_mut() else {
+            return Ok(());
+        };
+        if tw.encoder.rows() > 0 {
+            if tw.open.is_none() {
+                let name = resource_type_name(tw.type_idx);
+                let rel = format!("{name}/part-{:05}.parquet", tw.seq);
+                let path = self.staging.path(&rel)?;
+                let f = File::create(&path).map_err(SinkError::io(&path))?;
+                let props = props
+                    .into_builder()
+                    .set_key_value_metadata(Some(vec![
+                        KeyValue::new("fhir.resourceType".into(), name.to_string()),
+                        KeyValue::new("fhirpipe.layout".into(), tw.encoder.layout().to_string()),
+                    ]))
+                    .build();
+                let writer = ArrowWriter::try_new(
+                    BufWriter::with_capacity(1 << 20, f),
+                    tw.encoder.schema(),
+                    Some(props),
+                )
+                .map_err(encode_err(&path))?;
+                tw.open = Some(Open { writer, path, rel });
+            }
+            let rb = tw.encoder.flush();
+            let open = tw.open.as_mut().expect("opened above");
+            open.writer.write(&rb).map_err(encode_err(&open.path))?;
+        }
+        if let Some(open) = tw.open.as_mut() {
+            if close_row_group {
+                open.writer.flush().map_err(encode_err(&open.path))?;
+            }
+            if open.writer.bytes_written() + open.writer.in_progress_size() >= target {
+                Self::close_file(tw, &mut self.stats)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn close_file(tw: &mut TypeWriter, stats: &mut SinkStats) -> Result<(), SinkError> {
+        if let Some(open) = tw.open.take() {
+            let Open { writer, path, rel } = open;
+            let w = writer.into_inner().map_err(encode_err(&path))?;
+            let f = w.into_inner().map_err(|e| SinkError::Io {
+                path: path.clone(),
+                source: e.into_error(),
+            })?;
+            f.sync_all().map_err(SinkError::io(&path))?;
+            stats.bytes += f.metadata().map_err(SinkError::io(&path))?.len();
+            stats.files.push(rel);
+            tw.seq += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Is `rel` a file this sink writes (`<R4 type>/part-NNNNN.parquet`)?
+fn is_dataset_file(rel: &Path) -> bool {
+    let parts: Vec<String> = rel.iter().map(|c| c.to_string_lossy().into_owned()).collect();
+    parts.len() == 2
+        && resource_type_index(&parts[0]).is_some()
+        && parts[1]
+            .strip_prefix("part-")
+            .and_then(|s| s.strip_suffix(".parquet"))
+            .is_some_and(|n| n.len() >= 5 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+impl Sink for ParquetSink {
+    fn write(&mut self, batch: &Batch) -> Result<(), SinkError> {
+        for r in &batch.records {
+            let idx = r.type_idx as usize;
+            let tw = self.types[idx].get_or_insert_with(|| TypeWriter {
+                type_idx: r.type_idx,
+                encoder: Box::new(RawEncoder::new()),
+                open: None,
+                seq: 0,
+            });
+            tw.encoder.append(batch, r);
+            self.stats.records[idx] += 1;
+            if tw.encoder.buffered_bytes() >= ENCODE_BATCH_BYTES {
+                self.push_rows(idx, false)?;
+            }
+        }
+        let mut rounds = 0;
+        while self.buffered() > MEMORY_BUDGET && rounds < RESOURCE_TYPES.len() {
+            rounds += 1;
+            let largest = self
+                .types
+                .iter()
+                .enumerate()
+                .filter_map(|(i, t)| {
+                    t.as_ref().map(|t| {
+                        (i, t.encoder.buffered_bytes() + t.open.as_ref().map_or(0, |o| o.writer.memory_size()))
+                    })
+                })
+                .max_by_key(|&(_, b)| b)
+                .map(|(i, _)| i);
+            match largest {
+                Some(i) => self.push_rows(i, true)?,
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<SinkStats, SinkError> {
+        for idx in 0..self.types.len() {
+            self.push_rows(idx, false)?;
+            if let Some(tw) = self.types[idx].as_mut() {
+                Self::close_file(tw, &mut self.stats)?;
+            }
+        }
+        self.stats.files.sort();
+        Ok(self.stats.clone())
+    }
+
+    fn commit(&mut self) -> Result<(), SinkError> {
+        self.staging.commit(&self.stats.files, &is_dataset_file)
+    }
+
+    fn abort(&mut self) {
+        self.staging.abort();
+    }
+}

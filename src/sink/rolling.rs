@@ -1,0 +1,107 @@
+//! A writer of newline-delimited files rolled by size: `<prefix>.00000.<ext>`, `.00001`, ...
+//! Files are opened lazily on the first line (delta-rs style), so a type with no records leaves
+//! no empty file. Optional gzip (fast level: throughput first; use Parquet for size).
+
+use super::{SinkError, Staging};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+enum Out {
+    Plain(BufWriter<File>),
+    Gzip(flate2::write::GzEncoder<BufWriter<File>>),
+}
+
+struct Open {
+    out: Out,
+    path: PathBuf,
+    /// Uncompressed bytes written.
+    bytes: u64,
+}
+
+/// Size-rolled NDJSON writer for one prefix.
+pub struct RollingWriter {
+    prefix: String,
+    ext: &'static str,
+    target: u64,
+    gzip: bool,
+    seq: u32,
+    open: Option<Open>,
+    /// Relative names of the closed files.
+    pub files: Vec<String>,
+    /// Bytes on disk of the closed files.
+    pub bytes_on_disk: u64,
+}
+
+impl RollingWriter {
+    /// A writer of `<prefix>.NNNNN.ndjson[.gz]` files of about `target` bytes.
+    pub fn new(prefix: impl Into<String>, target: u64, gzip: bool) -> Self {
+        RollingWriter {
+            prefix: prefix.into(),
+            ext: if gzip { "ndjson.gz" } else { "ndjson" },
+            target,
+            gzip,
+            seq: 0,
+            open: None,
+            files: Vec::new(),
+            bytes_on_disk: 0,
+        }
+    }
+
+    /// The extension of its files (`ndjson` or `ndjson.gz`).
+    pub fn ext(&self) -> &'static str {
+        self.ext
+    }
+
+    fn rel(&self) -> String {
+        format!("{}.{:05}.{}", self.prefix, self.seq, self.ext)
+    }
+
+    /// Writes one line (a `\n` is appended).
+    pub fn write_line(&mut self, staging: &Staging, line: &[u8]) -> Result<(), SinkError> {
+        if self.open.is_none() {
+            let path = staging.path(&self.rel())?;
+            let f = File::create(&path).map_err(SinkError::io(&path))?;
+            let w = BufWriter::with_capacity(128 * 1024, f);
+            let out = if self.gzip {
+                Out::Gzip(flate2::write::GzEncoder::new(w, flate2::Compression::fast()))
+            } else {
+                Out::Plain(w)
+            };
+            self.open = Some(Open { out, path, bytes: 0 });
+        }
+        let open = self.open.as_mut().expect("opened above");
+        let res = match &mut open.out {
+            Out::Plain(w) => w.write_all(line).and_then(|_| w.write_all(b"\n")),
+            Out::Gzip(w) => w.write_all(line).and_then(|_| w.write_all(b"\n")),
+        };
+        res.map_err(SinkError::io(&open.path))?;
+        open.bytes += line.len() as u64 + 1;
+        if open.bytes >= self.target {
+            self.close()?;
+        }
+        Ok(())
+    }
+
+    /// Closes the open file, if any.
+    pub fn close(&mut self) -> Result<(), SinkError> {
+        if let Some(open) = self.open.take() {
+            let w = match open.out {
+                Out::Plain(w) => w,
+                Out::Gzip(g) => g.finish().map_err(SinkError::io(&open.path))?,
+            };
+            let f = w
+                .into_inner()
+                .map_err(|e| SinkError::Io {
+                    path: open.path.clone(),
+                    source: e.into_error(),
+                })?;
+            f.sync_all().map_err(SinkError::io(&open.path))?;
+            let len = f.metadata().map_err(SinkError::io(&open.path))?.len();
+            self.bytes_on_disk += len;
+            self.files.push(self.rel());
+            self.seq += 1;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,358 @@
+//! Parsing and the basic checks every line passes: valid UTF-8 JSON (simd-json, into a reused
+//! tape), a JSON object, a known R4 `resourceType`, an `id` matching `[A-Za-z0-9\-\.]{1,64}`,
+//! and `meta.versionId` / `meta.lastUpdated` of the right types (`lastUpdated` a FHIR instant).
+//! Records are routed by type; failures become rejects with a reason; blank lines are counted.
+
+use crate::batch::{Batch, Chunk, Record, Reject};
+use crate::fhir::{is_valid_id, parse_instant_micros, resource_type_index, TypeIdx};
+use simd_json::prelude::*;
+use simd_json::tape::Value;
+use simd_json::{Buffers, Tape};
+
+/// Per-worker parser state: scratch copy of the line, simd-json buffers and tape.
+pub struct Checker {
+    keep: Option<Vec<bool>>,
+    scratch: Vec<u8>,
+    buffers: Buffers,
+    tape: Option<Tape<'static>>,
+}
+
+/// How a value looks, for messages.
+fn kind(v: Value<'_, '_>) -> &'static str {
+    if v.is_object() {
+        "an object"
+    } else if v.is_array() {
+        "an array"
+    } else if v.is_str() {
+        "a string"
+    } else if v.is_null() {
+        "null"
+    } else if v.is_bool() {
+        "a boolean"
+    } else {
+        "a number"
+    }
+}
+
+/// Cuts a user value for a message.
+fn shown(s: &str) -> String {
+    if s.chars().count() <= 80 {
+        format!("{s:?}")
+    } else {
+        let cut: String = s.chars().take(77).collect();
+        format!("{:?}...", cut)
+    }
+}
+
+enum Outcome {
+    Ok {
+        type_idx: TypeIdx,
+        id: std::ops::Range<usize>,
+        version_id: Option<std::ops::Range<usize>>,
+        last_updated: Option<i64>,
+    },
+    Filtered(TypeIdx),
+    Reject(String, Option<TypeIdx>),
+}
+
+impl Checker {
+    /// A checker keeping only `types` (all when `None`); others are counted as filtered.
+    pub fn new(types: Option<&[TypeIdx]>) -> Self {
+        let keep = types.map(|t| {
+            let mut v = vec![false; crate::fhir::RESOURCE_TYPES.len()];
+            for &i in t {
+                v[i as usize] = true;
+            }
+            v
+        });
+        Checker {
+            keep,
+            scratch: Vec::new(),
+            buffers: Buffers::new(64 * 1024),
+            tape: Some(Tape::null().reset()),
+        }
+    }
+
+    /// Parses and checks every line of a chunk.
+    pub fn check(&mut self, chunk: Chunk) -> Batch {
+        let input_bytes = chunk.data.len() as u64;
+        let mut batch = Batch {
+            seq: chunk.seq,
+            file: chunk.file,
+            data: Vec::new(),
+            strings: String::new(),
+            records: Vec::new(),
+            rejects: chunk.rejects,
+            filtered: Vec::new(),
+            blank_lines: 0,
+            input_bytes,
+        };
+        let data = chunk.data;
+        let mut line_no = chunk.first_line;
+        let mut start = 0usize;
+        while start < data.len() {
+            let end = memchr::memchr(b'\n', &data[start..])
+                .map(|p| start + p)
+                .unwrap_or(data.len());
+            let mut line_end = end;
+            while line_end > start && matches!(data[line_end - 1], b'\r' | b' ' | b'\t') {
+                line_end -= 1;
+            }
+            let line = &data[start..line_end];
+            if line.iter().all(|b| b.is_ascii_whitespace()) {
+                batch.blank_lines += 1;
+            } else {
+                match self.check_line(line, &mut batch.strings) {
+                    Outcome::Ok {
+                        type_idx,
+                        id,
+                        version_id,
+                        last_updated,
+                    } => batch.records.push(Record {
+                        type_idx,
+                        line: line_no,
+                        json: start..line_end,
+                        id,
+                        version_id,
+                        last_updated,
+                    }),
+                    Outcome::Filtered(t) => batch.filtered.push(t),
+                    Outcome::Reject(reason, type_idx) => batch.rejects.push(Reject {
+                        line: line_no,
+                        text: line.to_vec(),
+                        reason,
+                        type_idx,
+                    }),
+                }
+            }
+            line_no += 1;
+            start = end + 1;
+        }
+        batch.rejects.sort_by_key(|r| r.line);
+        batch.data = data;
+        batch
+    }
+
+    fn check_line(&mut self, line: &[u8], strings: &mut String) -> Outcome {
+        self.scratch.clear();
+        self.scratch.extend_from_slice(line);
+        self.scratch
+            .resize(line.len() + simd_json::INPUT_PADDING, 0);
+        let mut tape = match self.tape.take() {
+            Some(t) => t.reset(),
+            None => Tape::null().reset(),
+        };
+        let outcome = match simd_json::fill_tape_padded(
+            &mut self.scratch,
+            line.len(),
+            &mut self.buffers,
+            &mut tape,
+        ) {
+            Err(e) => {
+                let reason = match std::str::from_utf8(line) {
+                    Err(u) => format!("invalid UTF-8 at byte {}", u.valid_up_to()),
+                    Ok(_) => format!("invalid JSON: {e}"),
+                };
+                Outcome::Reject(reason, None)
+            }
+            Ok(()) => examine(tape.as_value(), self.keep.as_deref(), strings),
+        };
+        self.tape = Some(tape.reset());
+        outcome
+    }
+}
+
+fn examine(v: Value<'_, '_>, keep: Option<&[bool]>, strings: &mut String) -> Outcome {
+    if !v.is_object() {
+        return Outcome::Reject(
+            format!("expected a JSON object (one resource per line), found {}", kind(v)),
+            None,
+        );
+    }
+    let rt = match v.get("resourceType") {
+        None => return Outcome::Reject("missing \"resourceType\"".into(), None),
+        Some(rt) => match rt.into_string() {
+            Some(s) => s,
+            None => {
+                return Outcome::Reject(
+                    format!("\"resourceType\" must be a string, found {}", kind(rt)),
+                    None,
+                )
+            }
+        },
+    };
+    let Some(type_idx) = resource_type_index(rt) else {
+        return Outcome::Reject(format!("unknown R4 resourceType {}", shown(rt)), None);
+    };
+    if let Some(keep) = keep {
+        if !keep[type_idx as usize] {
+            return Outcome::Filtered(type_idx);
+        }
+    }
+    let reject = |m: String| Outcome::Reject(m, Some(type_idx));
+    let id = match v.get("id") {
+        None => return reject("missing \"id\"".into()),
+        Some(id) => match id.into_string() {
+            Some(s) if is_valid_id(s) => s,
+            Some(s) => {
+                return reject(format!(
+                    "invalid id {}: an id is 1 to 64 characters from A-Z a-z 0-9 - .",
+                    shown(s)
+                ))
+            }
+            None => return reject(format!("\"id\" must be a string, found {}", kind(id))),
+        },
+    };
+    let mut version_id = None;
+    let mut last_updated = None;
+    if let Some(meta) = v.get("meta") {
+        if !meta.is_object() {
+            return reject(format!("\"meta\" must be an object, found {}", kind(meta)));
+        }
+        if let Some(vid) = meta.get("versionId") {
+            match vid.into_string() {
+                Some(s) => version_id = Some(s),
+                None => {
+                    return reject(format!(
+                        "\"meta.versionId\" must be a string, found {}",
+                        kind(vid)
+                    ))
+                }
+            }
+        }
+        if let Some(lu) = meta.get("lastUpdated") {
+            match lu.into_string() {
+                Some(s) => match parse_instant_micros(s) {
+                    Ok(us) => last_updated = Some(us),
+                    Err(e) => {
+                        return reject(format!(
+                            "\"meta.lastUpdated\" {} is not a FHIR instant: {e}",
+                            shown(s)
+                        ))
+                    }
+                },
+                None => {
+                    return reject(format!(
+                        "\"meta.lastUpdated\" must be a string, found {}",
+                        kind(lu)
+                    ))
+                }
+            }
+        }
+    }
+    let push = |strings: &mut String, s: &str| {
+        let a = strings.len();
+        strings.push_str(s);
+        a..strings.len()
+    };
+    let id = push(strings, id);
+    let version_id = version_id.map(|s| push(strings, s));
+    Outcome::Ok {
+        type_idx,
+        id,
+        version_id,
+        last_updated,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::SourceFile;
+    use std::sync::Arc;
+
+    fn run(text: &[u8], types: Option<&[TypeIdx]>) -> Batch {
+        let mut c = Checker::new(types);
+        c.check(Chunk {
+            seq: 0,
+            file: Arc::new(SourceFile {
+                index: 0,
+                name: "t.ndjson".into(),
+            }),
+            first_line: 10,
+            data: text.to_vec(),
+            rejects: Vec::new(),
+        })
+    }
+
+    fn reasons(b: &Batch) -> Vec<(u64, String)> {
+        b.rejects.iter().map(|r| (r.line, r.reason.clone())).collect()
+    }
+
+    #[test]
+    fn accepts_resources_and_extracts_id_and_meta() {
+        let b = run(
+            b"{\"resourceType\":\"Patient\",\"id\":\"p1\",\"meta\":{\"versionId\":\"3\",\"lastUpdated\":\"2020-01-02T03:04:05.5Z\"}}\r\n{\"resourceType\":\"Observation\",\"id\":\"o.1-x\"}",
+            None,
+        );
+        assert_eq!(b.records.len(), 2);
+        assert!(b.rejects.is_empty());
+        let p = &b.records[0];
+        assert_eq!(crate::fhir::resource_type_name(p.type_idx), "Patient");
+        assert_eq!(p.line, 10);
+        assert_eq!(b.id(p), "p1");
+        assert_eq!(b.version_id(p), Some("3"));
+        assert_eq!(p.last_updated, Some(1_577_934_245_500_000));
+        assert!(b.json(p).ends_with(b"}}"), "CR stripped");
+        let o = &b.records[1];
+        assert_eq!(o.line, 11);
+        assert_eq!(b.id(o), "o.1-x");
+        assert_eq!(b.version_id(o), None);
+        assert_eq!(b.json(o), b"{\"resourceType\":\"Observation\",\"id\":\"o.1-x\"}");
+    }
+
+    #[test]
+    fn rejects_each_kind_of_bad_line_with_its_reason() {
+        let text = b"{\"resourceType\":\"Patient\",\"id\":\"ok\"}\n\
+{\"resourceType\":\"Patient\",\"id\":\"tr\n\
+[{\"resourceType\":\"Patient\"}]\n\
+{\"id\":\"x\"}\n\
+{\"resourceType\":\"Pateint\",\"id\":\"x\"}\n\
+{\"resourceType\":\"Patient\",\"id\":\"bad_id\"}\n\
+\n\
+   \n\
+{\"resourceType\":\"Patient\",\"id\":\"\xff\xfe\"}\n\
+{\"resourceType\":\"Patient\"}\n\
+{\"resourceType\":7,\"id\":\"x\"}\n\
+{\"resourceType\":\"Patient\",\"id\":\"m\",\"meta\":{\"lastUpdated\":\"2020-01-01\"}}\n\
+{\"resourceType\":\"Patient\",\"id\":\"m\",\"meta\":[]}\n";
+        let b = run(text, None);
+        assert_eq!(b.records.len(), 1);
+        assert_eq!(b.blank_lines, 2);
+        let r = reasons(&b);
+        assert_eq!(r.len(), 10, "{r:#?}");
+        assert_eq!(r[0].0, 11);
+        assert!(r[0].1.starts_with("invalid JSON: "), "{}", r[0].1);
+        assert_eq!(r[1], (12, "expected a JSON object (one resource per line), found an array".into()));
+        assert_eq!(r[2], (13, "missing \"resourceType\"".into()));
+        assert_eq!(r[3], (14, "unknown R4 resourceType \"Pateint\"".into()));
+        assert_eq!(r[4], (15, "invalid id \"bad_id\": an id is 1 to 64 characters from A-Z a-z 0-9 - .".into()));
+        assert_eq!(r[5], (18, "invalid UTF-8 at byte 33".into()));
+        assert_eq!(r[6], (19, "missing \"id\"".into()));
+        assert_eq!(r[7], (20, "\"resourceType\" must be a string, found a number".into()));
+        assert_eq!(r[8], (21, "\"meta.lastUpdated\" \"2020-01-01\" is not a FHIR instant: expected 'T' between date and time".into()));
+        assert_eq!(r[9], (22, "\"meta\" must be an object, found an array".into()));
+        assert_eq!(b.rejects[5].text, b"{\"resourceType\":\"Patient\",\"id\":\"\xff\xfe\"}".to_vec());
+        assert_eq!(b.rejects[4].type_idx, resource_type_index("Patient"));
+        assert_eq!(b.rejects[3].type_idx, None);
+    }
+
+    #[test]
+    fn type_filter_counts_instead_of_writing() {
+        let obs = resource_type_index("Observation").unwrap();
+        let keep = [resource_type_index("Patient").unwrap()];
+        let b = run(
+            b"{\"resourceType\":\"Patient\",\"id\":\"a\"}\n{\"resourceType\":\"Observation\",\"id\":\"b\"}\n",
+            Some(&keep),
+        );
+        assert_eq!(b.records.len(), 1);
+        assert_eq!(b.filtered, vec![obs]);
+    }
+
+    #[test]
+    fn escaped_strings_are_unescaped_in_extracted_values() {
+        let b = run(b"{\"resourceType\":\"Patient\",\"id\":\"a\\u0062c\"}\n", None);
+        assert_eq!(b.id(&b.records[0]), "abc");
+        assert_eq!(b.json(&b.records[0]), b"{\"resourceType\":\"Patient\",\"id\":\"a\\u0062c\"}");
+    }
+}

@@ -1,0 +1,7 @@
+//! Stages between source and sinks. Each works on one [`Chunk`](crate::batch::Chunk) or
+//! [`Batch`](crate::batch::Batch) at a time on a rayon worker and keeps its scratch buffers
+//! between calls, so the hot path does not allocate per resource.
+
+pub mod check;
+
+pub use check::Checker;
