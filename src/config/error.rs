@@ -79,19 +79,16 @@ fn backticked_after<'a>(msg: &'a str, prefix: &str) -> Option<&'a str> {
     Some(&rest[start..end])
 }
 
-/// The names serde lists after "expected one of".
+/// The names serde lists after "expected" (`one of `a`, `b``, `` `a` or `b` ``, `` `a` ``).
 fn expected_names(msg: &str) -> Vec<String> {
-    match msg.find("expected one of ") {
+    match msg.find("expected ") {
         Some(i) => msg[i..]
             .split('`')
             .skip(1)
             .step_by(2)
             .map(str::to_string)
             .collect(),
-        None => match backticked_after(msg, "expected ") {
-            Some(one) => vec![one.to_string()],
-            None => Vec::new(),
-        },
+        None => Vec::new(),
     }
 }
 
@@ -119,30 +116,43 @@ pub(crate) fn closest<'a>(word: &str, options: &'a [String]) -> Option<&'a str> 
         .map(|(_, o)| o.as_str())
 }
 
-/// Finds the line of `key =` inside `text[span]` (serde errors from tagged sections point at
-/// the whole table; the key itself is what the user needs to see).
-fn key_line_within(text: &str, span: std::ops::Range<usize>, key: &str) -> Option<usize> {
-    let start = span.start.min(text.len());
-    let end = span.end.min(text.len());
+/// Finds the line of `key =` in the table that starts at `from` (serde errors from tagged
+/// sections point at the whole table; the key itself is what the user needs to see).
+fn key_line_within(text: &str, from: usize, key: &str) -> Option<usize> {
+    let start = line_start(text, from);
     let mut offset = start;
-    for line in text[start..end].split_inclusive('\n') {
+    for (n, line) in text[start..].split_inclusive('\n').enumerate() {
         let trimmed = line.trim_start();
-        let bare = trimmed.strip_prefix('"').unwrap_or(trimmed);
-        if let Some(rest) = bare.strip_prefix(key) {
-            let rest = rest.strip_prefix('"').unwrap_or(rest).trim_start();
-            if rest.starts_with('=') {
-                return Some(line_of(text, offset));
-            }
+        if n > 0 && trimmed.starts_with('[') {
+            break;
+        }
+        if key_of_line(line).as_deref() == Some(key) {
+            return Some(line_of(text, offset));
         }
         offset += line.len();
     }
     None
 }
 
-/// Dotted path of the TOML table whose header precedes `offset` (`[sinks.lake]` → `sinks.lake`).
+fn line_start(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    text[..offset].rfind('\n').map_or(0, |p| p + 1)
+}
+
+/// The key of a `key = value` line, if it is one.
+fn key_of_line(line: &str) -> Option<String> {
+    let (k, _) = line.split_once('=')?;
+    let k = k.trim().trim_matches('"');
+    (!k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+        .then(|| k.to_string())
+}
+
+/// Dotted path of the TOML table whose header is on or before the line of `offset`
+/// (`[sinks.lake]` → `sinks.lake`).
 fn table_at(text: &str, offset: usize) -> Option<String> {
-    let before = &text[..offset.min(text.len())];
-    before.lines().rev().find_map(|l| {
+    let offset = offset.min(text.len());
+    let end = text[offset..].find('\n').map_or(text.len(), |p| offset + p);
+    text[..end].lines().rev().find_map(|l| {
         let t = l.trim();
         if t.starts_with('[') && !t.starts_with("[[") {
             Some(t.trim_matches(|c| c == '[' || c == ']').trim().to_string())
@@ -160,7 +170,13 @@ pub(crate) fn from_deserialize(
 ) -> ConfigError {
     let msg = e.message().trim().to_string();
     let span = e.span();
-    let table = span.clone().and_then(|s| table_at(text, s.start + 1));
+    let table = span.clone().and_then(|s| table_at(text, s.start));
+    // The key on the line the error points at, when it is a `key = value` line.
+    let key_here = span.clone().and_then(|s| {
+        let start = line_start(text, s.start);
+        let end = text[start..].find('\n').map_or(text.len(), |p| start + p);
+        key_of_line(&text[start..end])
+    });
     let join = |k: &str| match &table {
         Some(t) if !t.is_empty() => format!("{t}.{k}"),
         _ => k.to_string(),
@@ -169,7 +185,7 @@ pub(crate) fn from_deserialize(
         let options = expected_names(&msg);
         let line = span
             .clone()
-            .and_then(|s| key_line_within(text, s, field))
+            .and_then(|s| key_line_within(text, s.start, field))
             .or_else(|| span.clone().map(|s| line_of(text, s.start)));
         let fix = match closest(field, &options) {
             Some(best) => format!("did you mean `{best}`? Rename `{field}` to `{best}`"),
@@ -189,7 +205,8 @@ pub(crate) fn from_deserialize(
             None => format!("use one of: {}", options.join(", ")),
         };
         let line = span.clone().map(|s| line_of(text, s.start));
-        return ConfigError::new(path, format!("unknown value `{variant}`"), fix).at(line, table);
+        let field = key_here.as_deref().map(join).or(table);
+        return ConfigError::new(path, format!("unknown value `{variant}`"), fix).at(line, field);
     }
     if let Some(field) = backticked_after(&msg, "missing field ") {
         let line = span.clone().map(|s| line_of(text, s.start));
@@ -210,5 +227,6 @@ pub(crate) fn from_deserialize(
             overridden.join(", ")
         )
     };
-    ConfigError::new(path, msg, fix).at(line, table)
+    let field = key_here.as_deref().map(join).or(table);
+    ConfigError::new(path, msg, fix).at(line, field)
 }

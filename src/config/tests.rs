@@ -1,0 +1,158 @@
+//! Tests of loading pipeline definitions: errors name file, line, field and fix.
+
+use super::*;
+use std::path::Path;
+
+fn env(k: &str) -> Option<String> {
+    match k {
+        "DATA" => Some("/data/in".into()),
+        _ => None,
+    }
+}
+
+fn load_text(text: &str, sets: &[&str]) -> Result<Plan, ConfigError> {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    load_str(Path::new("p.toml"), text, &sets, &env)
+}
+
+const GOOD: &str = r#"[pipeline]
+name = "t"
+
+[source]
+kind = "local"
+path = "${DATA}"
+
+[sinks.lake]
+kind = "parquet"
+path = "${OUT:-out}/parquet"
+
+[dead_letter]
+path = "out/dl"
+"#;
+
+#[test]
+fn good_definition_with_interpolation_and_defaults() {
+    let plan = load_text(GOOD, &[]).unwrap();
+    assert_eq!(plan.name, "t");
+    let SourcePlan::Local { paths, types } = &plan.source;
+    assert_eq!(paths, &vec![std::path::PathBuf::from("/data/in")]);
+    assert!(types.is_none());
+    let SinkKindPlan::Parquet(p) = &plan.sinks[0].kind else {
+        panic!("parquet sink expected")
+    };
+    assert_eq!(p.path, std::path::PathBuf::from("out/parquet"));
+    assert_eq!(p.compression, Compression::Zstd(1));
+    assert_eq!(p.target_file_size, 128_000_000);
+    assert_eq!(plan.on_invalid, OnInvalid::DeadLetter);
+}
+
+#[test]
+fn set_overrides_values_arrays_and_new_keys() {
+    let plan = load_text(
+        GOOD,
+        &[
+            "sinks.lake.path=/tmp/x",
+            "source.types=[\"Patient\",\"Observation\"]",
+            "sinks.lake.compression=zstd(3)",
+            "pipeline.threads=3",
+        ],
+    )
+    .unwrap();
+    let SinkKindPlan::Parquet(p) = &plan.sinks[0].kind else {
+        panic!()
+    };
+    assert_eq!(p.path, std::path::PathBuf::from("/tmp/x"));
+    assert_eq!(p.compression, Compression::Zstd(3));
+    assert_eq!(plan.threads, 3);
+    let SourcePlan::Local { types, .. } = &plan.source;
+    assert_eq!(types.as_ref().map(|t| t.len()), Some(2));
+}
+
+#[test]
+fn unknown_field_names_line_field_and_suggestion() {
+    let text = GOOD.replace("path = \"${DATA}\"", "pth = \"${DATA}\"");
+    let e = load_text(&text, &[]).unwrap_err();
+    assert_eq!(e.line, Some(6));
+    assert_eq!(e.field.as_deref(), Some("source.pth"));
+    assert_eq!(e.message, "unknown field `pth`");
+    assert_eq!(e.fix, "did you mean `path`? Rename `pth` to `path`");
+    assert_eq!(
+        e.to_string(),
+        "p.toml:6: field `source.pth`: unknown field `pth`\n  fix: did you mean `path`? Rename `pth` to `path`"
+    );
+}
+
+#[test]
+fn unknown_top_level_section_is_rejected() {
+    let text = format!("{GOOD}\n[sinkz.x]\nkind = \"ndjson\"\n");
+    let e = load_text(&text, &[]).unwrap_err();
+    assert_eq!(e.message, "unknown field `sinkz`");
+    assert!(e.fix.contains("did you mean `sinks`?"), "{}", e.fix);
+}
+
+#[test]
+fn unknown_sink_kind_lists_the_kinds() {
+    let text = GOOD.replace("kind = \"parquet\"", "kind = \"parquett\"");
+    let e = load_text(&text, &[]).unwrap_err();
+    assert_eq!(e.line, Some(9));
+    assert_eq!(e.field.as_deref(), Some("sinks.lake.kind"));
+    assert_eq!(e.fix, "did you mean `parquet`? Accepted values: parquet, ndjson");
+}
+
+#[test]
+fn missing_variable_names_it_and_its_line() {
+    let text = GOOD.replace("${DATA}", "${MISSING_VAR}");
+    let e = load_text(&text, &[]).unwrap_err();
+    assert_eq!(e.line, Some(6));
+    assert_eq!(e.field.as_deref(), Some("source.path"));
+    assert_eq!(e.message, "environment variable `MISSING_VAR` is not set");
+}
+
+#[test]
+fn wrong_type_points_at_the_value() {
+    let text = GOOD.replace("name = \"t\"", "name = \"t\"\nthreads = \"two\"");
+    let e = load_text(&text, &[]).unwrap_err();
+    assert_eq!(e.line, Some(3));
+    assert_eq!(e.field.as_deref(), Some("pipeline.threads"));
+    assert!(e.message.starts_with("invalid type: string \"two\""), "{}", e.message);
+}
+
+#[test]
+fn syntax_error_has_a_line() {
+    let e = load_text("[pipeline]\nname = t\n", &[]).unwrap_err();
+    assert_eq!(e.line, Some(2));
+    assert!(e.message.starts_with("TOML syntax error"), "{}", e.message);
+}
+
+#[test]
+fn semantic_checks() {
+    let e = load_text(&GOOD.replace("[dead_letter]\npath = \"out/dl\"\n", ""), &[]).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("dead_letter"));
+    assert!(e.fix.contains("on_invalid = \"fail\""));
+    // Without a dead letter, on_invalid = "fail" is fine.
+    let text = GOOD.replace("[dead_letter]\npath = \"out/dl\"\n", "[validate]\non_invalid = \"fail\"\n");
+    assert_eq!(load_text(&text, &[]).unwrap().on_invalid, OnInvalid::Fail);
+
+    let e = load_text(GOOD, &["source.types=[\"Observaton\"]"]).unwrap_err();
+    assert_eq!(e.message, "`Observaton` is not an R4 resource type");
+    assert!(e.fix.starts_with("did you mean `Observation`?"));
+    assert!(e.fix.ends_with("(this value came from --set)"), "{}", e.fix);
+
+    let e = load_text(GOOD, &["sinks.lake.target_file_size=12 parsecs"]).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("sinks.lake.target_file_size"));
+
+    let e = load_text(GOOD, &["dead_letter.path=out/parquet"]).unwrap_err();
+    assert_eq!(
+        e.message,
+        "`sinks.lake.path` and `dead_letter.path` both write to out/parquet"
+    );
+
+    let e = load_text(&GOOD.replace("[sinks.lake]\nkind = \"parquet\"\npath = \"${OUT:-out}/parquet\"\n", ""), &[]).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("sinks"));
+
+    let e = load_text(GOOD, &["sinks.lake.compression=lz5"]).unwrap_err();
+    assert_eq!(e.message, "unknown compression `lz5`");
+
+    let e = load_text(GOOD, &["nonsense"]).unwrap_err();
+    assert_eq!(e.message, "--set `nonsense` has no `=`");
+}

@@ -327,7 +327,7 @@ mod tests {
         assert_eq!(r[2], (13, "missing \"resourceType\"".into()));
         assert_eq!(r[3], (14, "unknown R4 resourceType \"Pateint\"".into()));
         assert_eq!(r[4], (15, "invalid id \"bad_id\": an id is 1 to 64 characters from A-Z a-z 0-9 - .".into()));
-        assert_eq!(r[5], (18, "invalid UTF-8 at byte 33".into()));
+        assert_eq!(r[5], (18, "invalid UTF-8 at byte 32".into()));
         assert_eq!(r[6], (19, "missing \"id\"".into()));
         assert_eq!(r[7], (20, "\"resourceType\" must be a string, found a number".into()));
         assert_eq!(r[8], (21, "\"meta.lastUpdated\" \"2020-01-01\" is not a FHIR instant: expected 'T' between date and time".into()));
