@@ -4,8 +4,45 @@
 //! so a resource is never copied between parsing and encoding.
 
 use crate::fhir::TypeIdx;
+use crossbeam_channel::{bounded, Receiver, Sender};
 use std::ops::Range;
 use std::sync::Arc;
+
+/// Recycles the multi-megabyte byte buffers that chunks travel in. The splitter takes one
+/// per chunk and a [`Batch`] gives its buffer back when the last sink drops it, so a run
+/// allocates a fixed set of chunk buffers instead of one (or, with regrowth, several) per
+/// chunk. Churning such buffers fragmented glibc's heap enough that peak RSS grew with input
+/// size (docs/benchmarks.md).
+#[derive(Debug, Clone)]
+pub struct BufPool {
+    tx: Sender<Vec<u8>>,
+    rx: Receiver<Vec<u8>>,
+    capacity: usize,
+}
+
+impl BufPool {
+    /// A pool keeping up to `buffers` buffers of `capacity` bytes.
+    pub fn new(buffers: usize, capacity: usize) -> Self {
+        let (tx, rx) = bounded(buffers.max(1));
+        BufPool { tx, rx, capacity }
+    }
+
+    /// An empty buffer with at least the pool's capacity: a recycled one when there is one.
+    pub fn take(&self) -> Vec<u8> {
+        self.rx
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(self.capacity))
+    }
+
+    /// Returns a buffer. Buffers much larger than usual (a single huge line grew them) are
+    /// freed instead, so the pool never pins more than `buffers × 2 × capacity` bytes.
+    pub fn give(&self, mut buf: Vec<u8>) {
+        if buf.capacity() >= self.capacity && buf.capacity() <= self.capacity.saturating_mul(2) {
+            buf.clear();
+            let _ = self.tx.try_send(buf);
+        }
+    }
+}
 
 /// An input file (or, later, blob or byte range) as reports and dead letters name it.
 #[derive(Debug)]
@@ -29,6 +66,8 @@ pub struct Chunk {
     pub data: Vec<u8>,
     /// Lines the splitter refused before they reached `data` (longer than `max_line_size`).
     pub rejects: Vec<Reject>,
+    /// Where `data` goes back when the batch made of this chunk is dropped.
+    pub pool: Option<BufPool>,
 }
 
 /// A resource that passed the checks; its JSON is `Batch::data[json]`.
@@ -82,6 +121,16 @@ pub struct Batch {
     pub blank_lines: u64,
     /// Bytes of input text this batch covers.
     pub input_bytes: u64,
+    /// Where `data` goes back when the batch is dropped.
+    pub pool: Option<BufPool>,
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        if let Some(pool) = &self.pool {
+            pool.give(std::mem::take(&mut self.data));
+        }
+    }
 }
 
 impl Batch {
@@ -98,5 +147,25 @@ impl Batch {
     /// The `meta.versionId` of a record.
     pub fn version_id(&self, r: &Record) -> Option<&str> {
         r.version_id.clone().map(|v| &self.strings[v])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_recycles_buffers_of_its_size_and_frees_grown_ones() {
+        let pool = BufPool::new(2, 1024);
+        let mut a = pool.take();
+        assert!(a.capacity() >= 1024);
+        a.extend_from_slice(b"data");
+        let ptr = a.as_ptr();
+        pool.give(a);
+        let b = pool.take();
+        assert_eq!((b.as_ptr(), b.len()), (ptr, 0));
+        // A buffer grown far past the pool's size (a huge line) is not kept.
+        pool.give(Vec::with_capacity(1 << 20));
+        assert!(pool.take().capacity() < 1 << 20);
     }
 }

@@ -1,6 +1,7 @@
 //! The `fhirpipe` binary: everything lives in the library; this maps its result to an exit code.
 
 fn main() {
+    fhirpipe::util::tune_allocator();
     // A closed stdout (`fhirpipe check … | head`) is not an error worth a panic message.
     std::panic::set_hook(Box::new(|info| {
         let msg = info.to_string();

@@ -13,9 +13,11 @@ use std::path::PathBuf;
 /// Streaming FHIR R4 bulk-data pipelines: NDJSON in; validated Parquet, NDJSON and dead letter out.
 #[derive(Debug, Parser)]
 #[command(name = "fhirpipe", version, about, long_about = None)]
-#[command(after_help = "Exit codes: 0 success; 1 success with dead-lettered lines; 2 usage or \
+#[command(
+    after_help = "Exit codes: 0 success; 1 success with dead-lettered lines; 2 usage or \
 pipeline definition error; 3 I/O error; 4 conservation check failed; 5 invalid input with \
-on_invalid = \"fail\"; 6 internal error.")]
+on_invalid = \"fail\"; 6 internal error."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -71,19 +73,17 @@ pub fn main() -> i32 {
         }
     };
     match cli.command {
-        Command::Check { pipeline, sets } => {
-            match config::load(&pipeline, &sets, &env_lookup) {
-                Ok(plan) => {
-                    print!("{plan}");
-                    println!("ok: {} is valid", pipeline.display());
-                    ExitCode::Success.code()
-                }
-                Err(e) => {
-                    print_err(&e.to_string());
-                    ExitCode::Usage.code()
-                }
+        Command::Check { pipeline, sets } => match config::load(&pipeline, &sets, &env_lookup) {
+            Ok(plan) => {
+                print!("{plan}");
+                println!("ok: {} is valid", pipeline.display());
+                ExitCode::Success.code()
             }
-        }
+            Err(e) => {
+                print_err(&e.to_string());
+                ExitCode::Usage.code()
+            }
+        },
         Command::Run {
             pipeline,
             sets,

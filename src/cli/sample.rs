@@ -35,7 +35,9 @@ pub fn run(a: SampleArgs) -> i32 {
     } else {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
-    if let Ok(style) = ProgressStyle::with_template("   patients [{bar:32}] {pos}/{len} {msg} eta {eta}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("   patients [{bar:32}] {pos}/{len} {msg} eta {eta}")
+    {
         bar.set_style(style.progress_chars("=> "));
     }
     let opts = SampleOptions {

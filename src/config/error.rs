@@ -143,8 +143,10 @@ fn line_start(text: &str, offset: usize) -> usize {
 fn key_of_line(line: &str) -> Option<String> {
     let (k, _) = line.split_once('=')?;
     let k = k.trim().trim_matches('"');
-    (!k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
-        .then(|| k.to_string())
+    (!k.is_empty()
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+    .then(|| k.to_string())
 }
 
 /// Dotted path of the TOML table whose header is on or before the line of `offset`
@@ -201,7 +203,10 @@ pub(crate) fn from_deserialize(
     if let Some(variant) = backticked_after(&msg, "unknown variant ") {
         let options = expected_names(&msg);
         let fix = match closest(variant, &options) {
-            Some(best) => format!("did you mean `{best}`? Accepted values: {}", options.join(", ")),
+            Some(best) => format!(
+                "did you mean `{best}`? Accepted values: {}",
+                options.join(", ")
+            ),
             None => format!("use one of: {}", options.join(", ")),
         };
         let line = span.clone().map(|s| line_of(text, s.start));

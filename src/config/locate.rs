@@ -25,9 +25,7 @@ impl Locator {
         for seg in path {
             let (key, next) = match item {
                 toml_edit::Item::Table(t) => t.get_key_value(seg)?,
-                toml_edit::Item::Value(toml_edit::Value::InlineTable(t)) => {
-                    t.get_key_value(seg)?
-                }
+                toml_edit::Item::Value(toml_edit::Value::InlineTable(t)) => t.get_key_value(seg)?,
                 _ => break,
             };
             if let Some(span) = key.span().or_else(|| next.span()) {

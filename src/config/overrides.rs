@@ -36,12 +36,10 @@ pub(crate) fn apply(
         let mut table: &mut toml_edit::Table = doc.as_table_mut();
         for (i, seg) in segs.iter().enumerate() {
             if i + 1 == segs.len() {
-                let decor_kept = table.get(seg).and_then(|it| it.as_value()).map(|v| {
-                    (
-                        v.decor().prefix().cloned(),
-                        v.decor().suffix().cloned(),
-                    )
-                });
+                let decor_kept = table
+                    .get(seg)
+                    .and_then(|it| it.as_value())
+                    .map(|v| (v.decor().prefix().cloned(), v.decor().suffix().cloned()));
                 let mut v = parsed.clone();
                 if let Some((pre, suf)) = decor_kept {
                     if let Some(p) = pre {

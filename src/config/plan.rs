@@ -135,25 +135,46 @@ impl Ctx<'_> {
     fn err(&self, field: &[&str], message: String, fix: impl Into<String>) -> ConfigError {
         let dotted = field.join(".");
         let mut fix = fix.into();
-        if self.overridden.iter().any(|o| dotted.starts_with(o.as_str())) {
+        if self
+            .overridden
+            .iter()
+            .any(|o| dotted.starts_with(o.as_str()))
+        {
             fix.push_str(" (this value came from --set)");
         }
         ConfigError::new(self.file, message, fix).at(self.loc.line(field), Some(dotted))
     }
 
-    fn size(&self, field: &[&str], v: &Option<ByteSize>, default: u64, min: u64) -> Result<u64, ConfigError> {
+    fn size(
+        &self,
+        field: &[&str],
+        v: &Option<ByteSize>,
+        default: u64,
+        (min, max): (u64, u64),
+    ) -> Result<u64, ConfigError> {
         let n = match v {
             None => default,
             Some(ByteSize::Bytes(n)) => *n,
             Some(ByteSize::Text(t)) => parse_byte_size(t).map_err(|e| {
-                self.err(field, e.0, "write a size such as \"128MB\", \"64MiB\" or a number of bytes")
+                self.err(
+                    field,
+                    e.0,
+                    "write a size such as \"128MB\", \"64MiB\" or a number of bytes",
+                )
             })?,
         };
         if n < min {
             return Err(self.err(
                 field,
                 format!("{} is too small", format_bytes(n)),
-                format!("use at least {}", format_bytes(min)),
+                format!("use at least \"{}\"", exact_size(min)),
+            ));
+        }
+        if n > max {
+            return Err(self.err(
+                field,
+                format!("{} is too large", format_bytes(n)),
+                format!("use at most \"{}\"", exact_size(max)),
             ));
         }
         Ok(n)
@@ -167,6 +188,25 @@ impl Ctx<'_> {
     }
 }
 
+/// A size as people write it in a definition: `1GiB`, `64KiB`, `1MB`, else bytes.
+fn exact_size(n: u64) -> String {
+    for (unit, name) in [
+        (1u64 << 30, "GiB"),
+        (1 << 20, "MiB"),
+        (1 << 10, "KiB"),
+        (1_000_000, "MB"),
+    ] {
+        if n >= unit && n % unit == 0 {
+            return format!("{}{name}", n / unit);
+        }
+    }
+    format!("{n}")
+}
+
+/// Upper bound of `chunk_size` and `max_line_size`: Arrow string columns address 2 GiB, and
+/// a record batch must hold at least one line.
+const MAX_LINE: u64 = 1 << 30;
+
 fn type_list(ctx: &Ctx, field: &[&str], names: &[String]) -> Result<Vec<TypeIdx>, ConfigError> {
     let all: Vec<String> = RESOURCE_TYPES.iter().map(|s| s.to_string()).collect();
     names
@@ -174,7 +214,9 @@ fn type_list(ctx: &Ctx, field: &[&str], names: &[String]) -> Result<Vec<TypeIdx>
         .map(|n| {
             resource_type_index(n).ok_or_else(|| {
                 let fix = match closest(n, &all) {
-                    Some(best) => format!("did you mean `{best}`? Type names are case-sensitive R4 resource types"),
+                    Some(best) => format!(
+                        "did you mean `{best}`? Type names are case-sensitive R4 resource types"
+                    ),
                     None => "use R4 resource type names such as Patient or Observation".to_string(),
                 };
                 ctx.err(field, format!("`{n}` is not an R4 resource type"), fix)
@@ -227,40 +269,54 @@ pub(crate) fn check(
     };
     let p = &raw.pipeline;
     if p.name.trim().is_empty() {
-        return Err(ctx.err(&["pipeline", "name"], "the name is empty".into(), "give the pipeline a name"));
+        return Err(ctx.err(
+            &["pipeline", "name"],
+            "the name is empty".into(),
+            "give the pipeline a name",
+        ));
     }
     let threads = if p.threads == 0 {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
     } else {
         p.threads
     };
-    let chunk_size = ctx.size(&["pipeline", "chunk_size"], &p.chunk_size, 4 << 20, 64 << 10)? as usize;
-    let max_line_size =
-        ctx.size(&["pipeline", "max_line_size"], &p.max_line_size, 512 << 20, 1 << 20)? as usize;
+    let chunk_size = ctx.size(
+        &["pipeline", "chunk_size"],
+        &p.chunk_size,
+        4 << 20,
+        (64 << 10, MAX_LINE),
+    )? as usize;
+    let max_line_size = ctx.size(
+        &["pipeline", "max_line_size"],
+        &p.max_line_size,
+        512 << 20,
+        (1 << 20, MAX_LINE),
+    )? as usize;
 
     let source = match &raw.source {
         RawSource::Local(c) => {
-            let paths: Vec<PathBuf> = match (&c.path, &c.paths) {
-                (Some(p), None) => vec![ctx.path(&["source", "path"], p)?],
-                (None, Some(ps)) if !ps.is_empty() => ps
-                    .iter()
-                    .map(|p| ctx.path(&["source", "paths"], p))
-                    .collect::<Result<_, _>>()?,
-                (Some(_), Some(_)) => {
-                    return Err(ctx.err(
-                        &["source", "paths"],
-                        "both `path` and `paths` are set".into(),
-                        "keep one of them",
-                    ))
-                }
-                _ => {
-                    return Err(ctx.err(
+            let paths: Vec<PathBuf> =
+                match (&c.path, &c.paths) {
+                    (Some(p), None) => vec![ctx.path(&["source", "path"], p)?],
+                    (None, Some(ps)) if !ps.is_empty() => ps
+                        .iter()
+                        .map(|p| ctx.path(&["source", "paths"], p))
+                        .collect::<Result<_, _>>()?,
+                    (Some(_), Some(_)) => {
+                        return Err(ctx.err(
+                            &["source", "paths"],
+                            "both `path` and `paths` are set".into(),
+                            "keep one of them",
+                        ))
+                    }
+                    _ => return Err(ctx.err(
                         &["source"],
                         "the local source has no input".into(),
                         "add `path = \"folder/or/file.ndjson\"` (or `paths = [...]`) to [source]",
-                    ))
-                }
-            };
+                    )),
+                };
             let types = match &c.types {
                 Some(t) => Some(type_list(&ctx, &["source", "types"], t)?),
                 None => None,
@@ -286,15 +342,30 @@ pub(crate) fn check(
                 SinkKindPlan::Parquet(ParquetPlan {
                     path: ctx.path(&f("path"), &c.path)?,
                     compression: compression(&ctx, &f("compression"), &c.compression)?,
-                    target_file_size: ctx.size(&f("target_file_size"), &c.target_file_size, 128_000_000, 1 << 20)?,
-                    row_group_bytes: ctx.size(&f("row_group_size"), &c.row_group_size, 32 << 20, 64 << 10)?,
+                    target_file_size: ctx.size(
+                        &f("target_file_size"),
+                        &c.target_file_size,
+                        128_000_000,
+                        (1 << 20, u64::MAX),
+                    )?,
+                    row_group_bytes: ctx.size(
+                        &f("row_group_size"),
+                        &c.row_group_size,
+                        32 << 20,
+                        (64 << 10, u64::MAX),
+                    )?,
                 })
             }
             RawSink::Ndjson(c) => {
                 let f = |k: &'static str| ["sinks", name.as_str(), k];
                 SinkKindPlan::Ndjson(NdjsonPlan {
                     path: ctx.path(&f("path"), &c.path)?,
-                    target_file_size: ctx.size(&f("target_file_size"), &c.target_file_size, 256_000_000, 1 << 20)?,
+                    target_file_size: ctx.size(
+                        &f("target_file_size"),
+                        &c.target_file_size,
+                        256_000_000,
+                        (1 << 20, u64::MAX),
+                    )?,
                     gzip: c.gzip,
                 })
             }
@@ -319,16 +390,19 @@ pub(crate) fn check(
     let dead_letter = match &raw.dead_letter {
         Some(d) => Some(DeadLetterPlan {
             path: ctx.path(&["dead_letter", "path"], &d.path)?,
-            target_file_size: ctx.size(&["dead_letter", "target_file_size"], &d.target_file_size, 256_000_000, 1 << 20)?,
+            target_file_size: ctx.size(
+                &["dead_letter", "target_file_size"],
+                &d.target_file_size,
+                256_000_000,
+                (1 << 20, u64::MAX),
+            )?,
         }),
         None if on_invalid == OnInvalid::Fail => None,
-        None => {
-            return Err(ctx.err(
-                &["dead_letter"],
-                "invalid lines are dead-lettered but no [dead_letter] output is defined".into(),
-                "add [dead_letter] path = \"out/dead-letter\", or set validate.on_invalid = \"fail\"",
-            ))
-        }
+        None => return Err(ctx.err(
+            &["dead_letter"],
+            "invalid lines are dead-lettered but no [dead_letter] output is defined".into(),
+            "add [dead_letter] path = \"out/dead-letter\", or set validate.on_invalid = \"fail\"",
+        )),
     };
 
     // Two outputs in one folder would delete each other's files at commit.
@@ -351,7 +425,12 @@ pub(crate) fn check(
                 let segs: Vec<&str> = outs[j].0.split('.').collect();
                 return Err(ctx.err(
                     &segs,
-                    format!("`{}` and `{}` both write to {}", outs[i].0, outs[j].0, outs[i].1.display()),
+                    format!(
+                        "`{}` and `{}` both write to {}",
+                        outs[i].0,
+                        outs[j].0,
+                        outs[i].1.display()
+                    ),
                     "give every output its own folder",
                 ));
             }
@@ -390,7 +469,11 @@ impl fmt::Display for Plan {
                 }
                 if let Some(t) = types {
                     let names: Vec<&str> = t.iter().map(|&i| RESOURCE_TYPES[i as usize]).collect();
-                    writeln!(f, "    types: {} (others counted as filtered)", names.join(", "))?;
+                    writeln!(
+                        f,
+                        "    types: {} (others counted as filtered)",
+                        names.join(", ")
+                    )?;
                 }
             }
         }
@@ -433,7 +516,10 @@ impl fmt::Display for Plan {
                 "  dead letter → {}/dead-letter.NNNNN.ndjson",
                 d.path.display()
             ),
-            None => writeln!(f, "  dead letter: none (the run fails on the first invalid line)"),
+            None => writeln!(
+                f,
+                "  dead letter: none (the run fails on the first invalid line)"
+            ),
         }
     }
 }

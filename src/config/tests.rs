@@ -96,7 +96,10 @@ fn unknown_sink_kind_lists_the_kinds() {
     let e = load_text(&text, &[]).unwrap_err();
     assert_eq!(e.line, Some(9));
     assert_eq!(e.field.as_deref(), Some("sinks.lake.kind"));
-    assert_eq!(e.fix, "did you mean `parquet`? Accepted values: parquet, ndjson");
+    assert_eq!(
+        e.fix,
+        "did you mean `parquet`? Accepted values: parquet, ndjson"
+    );
 }
 
 #[test]
@@ -114,7 +117,11 @@ fn wrong_type_points_at_the_value() {
     let e = load_text(&text, &[]).unwrap_err();
     assert_eq!(e.line, Some(3));
     assert_eq!(e.field.as_deref(), Some("pipeline.threads"));
-    assert!(e.message.starts_with("invalid type: string \"two\""), "{}", e.message);
+    assert!(
+        e.message.starts_with("invalid type: string \"two\""),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -130,7 +137,10 @@ fn semantic_checks() {
     assert_eq!(e.field.as_deref(), Some("dead_letter"));
     assert!(e.fix.contains("on_invalid = \"fail\""));
     // Without a dead letter, on_invalid = "fail" is fine.
-    let text = GOOD.replace("[dead_letter]\npath = \"out/dl\"\n", "[validate]\non_invalid = \"fail\"\n");
+    let text = GOOD.replace(
+        "[dead_letter]\npath = \"out/dl\"\n",
+        "[validate]\non_invalid = \"fail\"\n",
+    );
     assert_eq!(load_text(&text, &[]).unwrap().on_invalid, OnInvalid::Fail);
 
     let e = load_text(GOOD, &["source.types=[\"Observaton\"]"]).unwrap_err();
@@ -147,7 +157,14 @@ fn semantic_checks() {
         "`sinks.lake.path` and `dead_letter.path` both write to out/parquet"
     );
 
-    let e = load_text(&GOOD.replace("[sinks.lake]\nkind = \"parquet\"\npath = \"${OUT:-out}/parquet\"\n", ""), &[]).unwrap_err();
+    let e = load_text(
+        &GOOD.replace(
+            "[sinks.lake]\nkind = \"parquet\"\npath = \"${OUT:-out}/parquet\"\n",
+            "",
+        ),
+        &[],
+    )
+    .unwrap_err();
     assert_eq!(e.field.as_deref(), Some("sinks"));
 
     let e = load_text(GOOD, &["sinks.lake.compression=lz5"]).unwrap_err();
@@ -155,4 +172,13 @@ fn semantic_checks() {
 
     let e = load_text(GOOD, &["nonsense"]).unwrap_err();
     assert_eq!(e.message, "--set `nonsense` has no `=`");
+
+    // Arrow string columns address 2 GiB, so one line may be at most 1 GiB.
+    let e = load_text(GOOD, &["pipeline.max_line_size=2GiB"]).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("pipeline.max_line_size"));
+    assert_eq!(e.message, "2.1 GB is too large");
+    assert!(e.fix.starts_with("use at most \"1GiB\""), "{}", e.fix);
+    let e = load_text(GOOD, &["pipeline.chunk_size=1KiB"]).unwrap_err();
+    assert_eq!(e.message, "1.0 KB is too small");
+    assert!(e.fix.starts_with("use at least \"64KiB\""), "{}", e.fix);
 }

@@ -17,7 +17,9 @@ impl fmt::Display for InstantError {
 impl std::error::Error for InstantError {}
 
 fn digits(b: &[u8], at: usize, n: usize) -> Result<i64, InstantError> {
-    let s = b.get(at..at + n).ok_or(InstantError("value is too short"))?;
+    let s = b
+        .get(at..at + n)
+        .ok_or(InstantError("value is too short"))?;
     let mut v = 0i64;
     for &c in s {
         if !c.is_ascii_digit() {
@@ -168,10 +170,15 @@ mod tests {
             "2019-06-14 17:33:02Z",
             "",
         ] {
-            assert!(parse_instant_micros(bad).is_err(), "{bad} should be rejected");
+            assert!(
+                parse_instant_micros(bad).is_err(),
+                "{bad} should be rejected"
+            );
         }
         assert_eq!(
-            parse_instant_micros("2019-06-14T17:33:02").unwrap_err().to_string(),
+            parse_instant_micros("2019-06-14T17:33:02")
+                .unwrap_err()
+                .to_string(),
             "an instant needs a time zone (Z or ±hh:mm)"
         );
     }

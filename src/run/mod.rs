@@ -14,7 +14,7 @@
 pub mod progress;
 pub mod report;
 
-use crate::batch::{Batch, Chunk};
+use crate::batch::{Batch, BufPool, Chunk};
 use crate::config::{OnInvalid, Plan, SinkKindPlan, SourcePlan};
 use crate::exit::ExitCode;
 use crate::fhir::RESOURCE_TYPES;
@@ -158,10 +158,12 @@ fn open_sinks(plan: &Plan, run_id: &str) -> Result<Vec<NamedSink>, RunError> {
             name: "dead_letter".into(),
             kind: "dead_letter",
             path: d.path.display().to_string(),
-            sink: Box::new(DeadLetterSink::create(d, run_id).map_err(|e| RunError::Sink {
-                sink: "dead_letter".into(),
-                source: e,
-            })?),
+            sink: Box::new(
+                DeadLetterSink::create(d, run_id).map_err(|e| RunError::Sink {
+                    sink: "dead_letter".into(),
+                    source: e,
+                })?,
+            ),
         });
     }
     Ok(sinks)
@@ -374,6 +376,8 @@ fn pump(
         let _ = token_tx.send(());
     }
     let (chunk_tx, chunk_rx) = bounded::<Chunk>(tokens);
+    // Chunks in flight plus those the sinks still hold (a bounded(2) inbox and one in hand).
+    let buffers = BufPool::new(tokens + 4, plan.chunk_size);
     let (batch_tx, batch_rx) = bounded::<Batch>(tokens);
     let bytes_read = AtomicU64::new(0);
     let parse_ns = AtomicU64::new(0);
@@ -387,7 +391,9 @@ fn pump(
         Ok(p) => p,
         Err(e) => {
             return PumpOutcome {
-                result: Err(RunError::Internal(format!("cannot start worker threads: {e}"))),
+                result: Err(RunError::Internal(format!(
+                    "cannot start worker threads: {e}"
+                ))),
                 bytes_read: 0,
                 read_ms: 0,
                 parse_ms: 0,
@@ -439,7 +445,8 @@ fn pump(
                             for chunk in rx.iter() {
                                 let t = Instant::now();
                                 let batch = checker.check(chunk);
-                                parse_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                                parse_ns
+                                    .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
                                 if tx.send(batch).is_err() {
                                     break;
                                 }
@@ -461,10 +468,16 @@ fn pump(
             let token_rx = token_rx.clone();
             scope.spawn(move || -> (Result<(), SourceError>, u64) {
                 let t = Instant::now();
-                let r = source.stream(plan.chunk_size, plan.max_line_size, bytes_read, &mut |chunk| {
-                    read_bar.set_position(bytes_read.load(Ordering::Relaxed));
-                    token_rx.recv().is_ok() && chunk_tx.send(chunk).is_ok()
-                });
+                let r = source.stream(
+                    plan.chunk_size,
+                    plan.max_line_size,
+                    bytes_read,
+                    &buffers,
+                    &mut |chunk| {
+                        read_bar.set_position(bytes_read.load(Ordering::Relaxed));
+                        token_rx.recv().is_ok() && chunk_tx.send(chunk).is_ok()
+                    },
+                );
                 read_bar.set_position(bytes_read.load(Ordering::Relaxed));
                 drop(chunk_tx);
                 (r, t.elapsed().as_millis() as u64)
@@ -503,7 +516,9 @@ fn pump(
                 }
                 tally.blank_lines += batch.blank_lines;
                 tally.input_text += batch.input_bytes;
-                progress.records.inc((batch.records.len() + batch.rejects.len() + batch.filtered.len()) as u64);
+                progress
+                    .records
+                    .inc((batch.records.len() + batch.rejects.len() + batch.filtered.len()) as u64);
                 if plan.on_invalid == OnInvalid::Fail {
                     if let Some(r) = batch.rejects.first() {
                         failure = Some(RunError::InvalidInput {
@@ -531,9 +546,7 @@ fn pump(
         drop(sink_txs);
 
         let workers_ok = workers.join().is_ok();
-        let (read_result, ms) = reader
-            .join()
-            .unwrap_or_else(|_| (Ok(()), 0));
+        let (read_result, ms) = reader.join().unwrap_or((Ok(()), 0));
         read_ms = ms;
         let mut stats = Vec::new();
         for (i, h) in sink_handles.into_iter().enumerate() {

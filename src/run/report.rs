@@ -123,13 +123,7 @@ impl RunReport {
     /// The human summary table.
     pub fn table(&self) -> String {
         let mut s = String::new();
-        let w = self
-            .types
-            .keys()
-            .map(|k| k.len())
-            .max()
-            .unwrap_or(4)
-            .max(5);
+        let w = self.types.keys().map(|k| k.len()).max().unwrap_or(4).max(5);
         s.push_str(&format!(
             "{:<w$}  {:>12}  {:>12}  {:>13}  {:>10}\n",
             "type", "read", "written", "dead-lettered", "filtered"
@@ -168,14 +162,19 @@ impl RunReport {
             rate(self.totals.read as f64, d.total_ms)
         ));
         if self.conservation_ok {
-            s.push_str("conservation: read = written + dead-lettered + filtered holds for every type\n");
+            s.push_str(
+                "conservation: read = written + dead-lettered + filtered holds for every type\n",
+            );
         } else {
             s.push_str("CONSERVATION FAILED:\n");
             for v in &self.violations {
                 s.push_str(&format!("  {}: {}\n", v.type_name, v.detail));
             }
         }
-        s.push_str(&format!("status: {} (exit code {})\n", self.status, self.exit_code));
+        s.push_str(&format!(
+            "status: {} (exit code {})\n",
+            self.status, self.exit_code
+        ));
         if let Some(e) = &self.error {
             s.push_str(&format!("error: {e}\n"));
         }

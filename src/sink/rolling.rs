@@ -64,11 +64,18 @@ impl RollingWriter {
             let f = File::create(&path).map_err(SinkError::io(&path))?;
             let w = BufWriter::with_capacity(128 * 1024, f);
             let out = if self.gzip {
-                Out::Gzip(flate2::write::GzEncoder::new(w, flate2::Compression::fast()))
+                Out::Gzip(flate2::write::GzEncoder::new(
+                    w,
+                    flate2::Compression::fast(),
+                ))
             } else {
                 Out::Plain(w)
             };
-            self.open = Some(Open { out, path, bytes: 0 });
+            self.open = Some(Open {
+                out,
+                path,
+                bytes: 0,
+            });
         }
         let open = self.open.as_mut().expect("opened above");
         let res = match &mut open.out {
@@ -90,12 +97,10 @@ impl RollingWriter {
                 Out::Plain(w) => w,
                 Out::Gzip(g) => g.finish().map_err(SinkError::io(&open.path))?,
             };
-            let f = w
-                .into_inner()
-                .map_err(|e| SinkError::Io {
-                    path: open.path.clone(),
-                    source: e.into_error(),
-                })?;
+            let f = w.into_inner().map_err(|e| SinkError::Io {
+                path: open.path.clone(),
+                source: e.into_error(),
+            })?;
             f.sync_all().map_err(SinkError::io(&open.path))?;
             let len = f.metadata().map_err(SinkError::io(&open.path))?.len();
             self.bytes_on_disk += len;

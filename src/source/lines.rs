@@ -3,7 +3,7 @@
 //! `chunk_size + max_line_size`: a line longer than `max_line_size` is cut off, reported as a
 //! reject (with its first KiB), and the rest of it skipped up to the next newline.
 
-use crate::batch::Reject;
+use crate::batch::{BufPool, Reject};
 
 /// How many bytes of an over-long line are kept for the dead-letter record.
 const OVERSIZE_KEEP: usize = 1024;
@@ -25,6 +25,7 @@ pub struct LineSplitter {
     chunk_size: usize,
     max_line_size: usize,
     buf: Vec<u8>,
+    pool: BufPool,
     /// Line number of the first line in `buf`.
     first_line: u64,
     /// Inside an over-long line: bytes skipped so far.
@@ -34,11 +35,13 @@ pub struct LineSplitter {
 
 impl LineSplitter {
     /// A splitter emitting chunks of about `chunk_size` bytes.
-    pub fn new(chunk_size: usize, max_line_size: usize) -> Self {
+    /// Chunk buffers come from `pool`, which should hold buffers of `chunk_size` bytes.
+    pub fn new(chunk_size: usize, max_line_size: usize, pool: BufPool) -> Self {
         LineSplitter {
             chunk_size: chunk_size.clamp(1, max_line_size.max(1)),
             max_line_size,
-            buf: Vec::with_capacity(chunk_size + 64 * 1024),
+            buf: pool.take(),
+            pool,
             first_line: 1,
             skipping: None,
             rejects: Vec::new(),
@@ -67,7 +70,9 @@ impl LineSplitter {
                 data = &data[take..];
                 if self.buf.len() >= self.chunk_size {
                     if let Some(p) = memchr::memrchr(b'\n', &self.buf) {
-                        let rest = self.buf.split_off(p + 1);
+                        let mut rest = self.pool.take();
+                        rest.extend_from_slice(&self.buf[p + 1..]);
+                        self.buf.truncate(p + 1);
                         let full = std::mem::replace(&mut self.buf, rest);
                         self.emit(full, emit);
                     }
@@ -79,9 +84,7 @@ impl LineSplitter {
                 Some(p) if self.buf.len() + p <= self.max_line_size => {
                     self.buf.extend_from_slice(&data[..=p]);
                     data = &data[p + 1..];
-                    let mut full = std::mem::take(&mut self.buf);
-                    self.buf = Vec::with_capacity(self.chunk_size + 64 * 1024);
-                    full.shrink_to_fit();
+                    let full = std::mem::replace(&mut self.buf, self.pool.take());
                     self.emit(full, emit);
                 }
                 Some(p) => {
@@ -112,7 +115,8 @@ impl LineSplitter {
             reason: String::new(),
             type_idx: None,
         });
-        self.buf = Vec::with_capacity(self.chunk_size + 64 * 1024);
+        let grown = std::mem::replace(&mut self.buf, self.pool.take());
+        self.pool.give(grown);
         self.skipping = Some(skipped);
     }
 
@@ -159,7 +163,7 @@ mod tests {
 
     fn split(input: &[u8], block: usize, chunk: usize, max_line: usize) -> Vec<Lines> {
         let mut out = Vec::new();
-        let mut s = LineSplitter::new(chunk, max_line);
+        let mut s = LineSplitter::new(chunk, max_line, BufPool::new(2, chunk));
         for b in input.chunks(block) {
             s.push(b, &mut |l| out.push(l));
         }
@@ -196,14 +200,20 @@ mod tests {
     #[test]
     fn over_long_line_is_rejected_and_skipped() {
         let mut input = b"ok1\n".to_vec();
-        input.extend(std::iter::repeat(b'z').take(5000));
+        input.extend(std::iter::repeat_n(b'z', 5000));
         input.extend_from_slice(b"\nok3\n");
         let out = split(&input, 100, 64, 2048);
         let rejects: Vec<&Reject> = out.iter().flat_map(|l| &l.rejects).collect();
         assert_eq!(rejects.len(), 1);
         assert_eq!(rejects[0].line, 2);
         assert_eq!(rejects[0].text.len(), OVERSIZE_KEEP);
-        assert!(rejects[0].reason.starts_with("line is 5000 bytes, longer than pipeline.max_line_size (2048 bytes)"), "{}", rejects[0].reason);
+        assert!(
+            rejects[0]
+                .reason
+                .starts_with("line is 5000 bytes, longer than pipeline.max_line_size (2048 bytes)"),
+            "{}",
+            rejects[0].reason
+        );
         let joined: Vec<u8> = out.iter().flat_map(|l| l.data.clone()).collect();
         assert_eq!(joined, b"ok1\nok3\n".to_vec());
         let ok3 = out.iter().find(|l| l.data.starts_with(b"ok3")).unwrap();
@@ -213,11 +223,14 @@ mod tests {
     #[test]
     fn long_line_under_the_limit_passes_whole() {
         let mut input = b"first\n".to_vec();
-        input.extend(std::iter::repeat(b'q').take(100_000));
+        input.extend(std::iter::repeat_n(b'q', 100_000));
         input.extend_from_slice(b"\nlast\n");
         let out = split(&input, 4096, 1024, 1 << 20);
         assert!(out.iter().all(|l| l.rejects.is_empty()));
-        let big = out.iter().find(|l| l.data.len() > 100_000).expect("the long line in one chunk");
+        let big = out
+            .iter()
+            .find(|l| l.data.len() > 100_000)
+            .expect("the long line in one chunk");
         assert!(big.data.ends_with(b"\n"));
         let joined: Vec<u8> = out.iter().flat_map(|l| l.data.clone()).collect();
         assert_eq!(joined, input);

@@ -86,6 +86,7 @@ impl Checker {
             filtered: Vec::new(),
             blank_lines: 0,
             input_bytes,
+            pool: chunk.pool,
         };
         let data = chunk.data;
         let mut line_no = chunk.first_line;
@@ -165,7 +166,10 @@ impl Checker {
 fn examine(v: Value<'_, '_>, keep: Option<&[bool]>, strings: &mut String) -> Outcome {
     if !v.is_object() {
         return Outcome::Reject(
-            format!("expected a JSON object (one resource per line), found {}", kind(v)),
+            format!(
+                "expected a JSON object (one resource per line), found {}",
+                kind(v)
+            ),
             None,
         );
     }
@@ -264,6 +268,7 @@ mod tests {
     fn run(text: &[u8], types: Option<&[TypeIdx]>) -> Batch {
         let mut c = Checker::new(types);
         c.check(Chunk {
+            pool: None,
             seq: 0,
             file: Arc::new(SourceFile {
                 index: 0,
@@ -276,7 +281,10 @@ mod tests {
     }
 
     fn reasons(b: &Batch) -> Vec<(u64, String)> {
-        b.rejects.iter().map(|r| (r.line, r.reason.clone())).collect()
+        b.rejects
+            .iter()
+            .map(|r| (r.line, r.reason.clone()))
+            .collect()
     }
 
     #[test]
@@ -298,7 +306,10 @@ mod tests {
         assert_eq!(o.line, 11);
         assert_eq!(b.id(o), "o.1-x");
         assert_eq!(b.version_id(o), None);
-        assert_eq!(b.json(o), b"{\"resourceType\":\"Observation\",\"id\":\"o.1-x\"}");
+        assert_eq!(
+            b.json(o),
+            b"{\"resourceType\":\"Observation\",\"id\":\"o.1-x\"}"
+        );
     }
 
     #[test]
@@ -323,16 +334,40 @@ mod tests {
         assert_eq!(r.len(), 10, "{r:#?}");
         assert_eq!(r[0].0, 11);
         assert!(r[0].1.starts_with("invalid JSON: "), "{}", r[0].1);
-        assert_eq!(r[1], (12, "expected a JSON object (one resource per line), found an array".into()));
+        assert_eq!(
+            r[1],
+            (
+                12,
+                "expected a JSON object (one resource per line), found an array".into()
+            )
+        );
         assert_eq!(r[2], (13, "missing \"resourceType\"".into()));
         assert_eq!(r[3], (14, "unknown R4 resourceType \"Pateint\"".into()));
-        assert_eq!(r[4], (15, "invalid id \"bad_id\": an id is 1 to 64 characters from A-Z a-z 0-9 - .".into()));
+        assert_eq!(
+            r[4],
+            (
+                15,
+                "invalid id \"bad_id\": an id is 1 to 64 characters from A-Z a-z 0-9 - .".into()
+            )
+        );
         assert_eq!(r[5], (18, "invalid UTF-8 at byte 32".into()));
         assert_eq!(r[6], (19, "missing \"id\"".into()));
-        assert_eq!(r[7], (20, "\"resourceType\" must be a string, found a number".into()));
+        assert_eq!(
+            r[7],
+            (
+                20,
+                "\"resourceType\" must be a string, found a number".into()
+            )
+        );
         assert_eq!(r[8], (21, "\"meta.lastUpdated\" \"2020-01-01\" is not a FHIR instant: expected 'T' between date and time".into()));
-        assert_eq!(r[9], (22, "\"meta\" must be an object, found an array".into()));
-        assert_eq!(b.rejects[5].text, b"{\"resourceType\":\"Patient\",\"id\":\"\xff\xfe\"}".to_vec());
+        assert_eq!(
+            r[9],
+            (22, "\"meta\" must be an object, found an array".into())
+        );
+        assert_eq!(
+            b.rejects[5].text,
+            b"{\"resourceType\":\"Patient\",\"id\":\"\xff\xfe\"}".to_vec()
+        );
         assert_eq!(b.rejects[4].type_idx, resource_type_index("Patient"));
         assert_eq!(b.rejects[3].type_idx, None);
     }
@@ -351,8 +386,14 @@ mod tests {
 
     #[test]
     fn escaped_strings_are_unescaped_in_extracted_values() {
-        let b = run(b"{\"resourceType\":\"Patient\",\"id\":\"a\\u0062c\"}\n", None);
+        let b = run(
+            b"{\"resourceType\":\"Patient\",\"id\":\"a\\u0062c\"}\n",
+            None,
+        );
         assert_eq!(b.id(&b.records[0]), "abc");
-        assert_eq!(b.json(&b.records[0]), b"{\"resourceType\":\"Patient\",\"id\":\"a\\u0062c\"}");
+        assert_eq!(
+            b.json(&b.records[0]),
+            b"{\"resourceType\":\"Patient\",\"id\":\"a\\u0062c\"}"
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! Small shared helpers: byte sizes written by people (`"128MB"`), human formatting, and the
-//! deterministic file naming used by every sink.
+//! process's allocator settings.
 
+mod alloc;
 mod size;
 
+pub use alloc::tune_allocator;
 pub use size::{format_bytes, parse_byte_size, ByteSizeError};

@@ -38,9 +38,9 @@ pub(crate) fn is_type_file(rel: &Path) -> bool {
         return false;
     }
     let name = rel.to_string_lossy();
-    ["ndjson", "ndjson.gz"].iter().any(|ext| {
-        is_rolled_name(&name, ext).is_some_and(|t| resource_type_index(&t).is_some())
-    })
+    ["ndjson", "ndjson.gz"]
+        .iter()
+        .any(|ext| is_rolled_name(&name, ext).is_some_and(|t| resource_type_index(&t).is_some()))
 }
 
 impl Sink for NdjsonSink {

@@ -25,9 +25,9 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 /// Rows are handed from the builders to the writer at this size.
-const ENCODE_BATCH_BYTES: usize = 4 << 20;
+const ENCODE_BATCH_BYTES: usize = 1 << 20;
 /// Builders plus open row groups of all types stay under this.
-const MEMORY_BUDGET: usize = 96 << 20;
+const MEMORY_BUDGET: usize = 64 << 20;
 
 struct Open {
     writer: ArrowWriter<BufWriter<File>>,
@@ -62,9 +62,7 @@ impl ParquetSink {
     /// Creates the staging folder and the writer properties.
     pub fn create(plan: &ParquetPlan, run_id: &str) -> Result<Self, SinkError> {
         let compression = match plan.compression {
-            Compression::Zstd(l) => PqCompression::ZSTD(
-                ZstdLevel::try_new(l).unwrap_or_default(),
-            ),
+            Compression::Zstd(l) => PqCompression::ZSTD(ZstdLevel::try_new(l).unwrap_or_default()),
             Compression::Snappy => PqCompression::SNAPPY,
             Compression::None => PqCompression::UNCOMPRESSED,
         };
@@ -92,7 +90,9 @@ impl ParquetSink {
         self.types
             .iter()
             .flatten()
-            .map(|t| t.encoder.buffered_bytes() + t.open.as_ref().map_or(0, |o| o.writer.memory_size()))
+            .map(|t| {
+                t.encoder.buffered_bytes() + t.open.as_ref().map_or(0, |o| o.writer.memory_size())
+            })
             .sum()
     }
 
@@ -125,9 +125,14 @@ impl ParquetSink {
                 .map_err(encode_err(&path))?;
                 tw.open = Some(Open { writer, path, rel });
             }
-            let rb = tw.encoder.flush();
             let open = tw.open.as_mut().expect("opened above");
+            let rb = tw.encoder.flush().map_err(|e| SinkError::Encode {
+                path: open.path.clone(),
+                message: e.to_string(),
+            })?;
             open.writer.write(&rb).map_err(encode_err(&open.path))?;
+            drop(rb);
+            tw.encoder.reclaim();
         }
         if let Some(open) = tw.open.as_mut() {
             if close_row_group {
@@ -159,7 +164,10 @@ impl ParquetSink {
 
 /// Is `rel` a file this sink writes (`<R4 type>/part-NNNNN.parquet`)?
 fn is_dataset_file(rel: &Path) -> bool {
-    let parts: Vec<String> = rel.iter().map(|c| c.to_string_lossy().into_owned()).collect();
+    let parts: Vec<String> = rel
+        .iter()
+        .map(|c| c.to_string_lossy().into_owned())
+        .collect();
     parts.len() == 2
         && resource_type_index(&parts[0]).is_some()
         && parts[1]
@@ -193,7 +201,11 @@ impl Sink for ParquetSink {
                 .enumerate()
                 .filter_map(|(i, t)| {
                     t.as_ref().map(|t| {
-                        (i, t.encoder.buffered_bytes() + t.open.as_ref().map_or(0, |o| o.writer.memory_size()))
+                        (
+                            i,
+                            t.encoder.buffered_bytes()
+                                + t.open.as_ref().map_or(0, |o| o.writer.memory_size()),
+                        )
                     })
                 })
                 .max_by_key(|&(_, b)| b)

@@ -8,7 +8,7 @@ pub use config::LocalSourceConfig;
 
 use super::lines::LineSplitter;
 use super::SourceError;
-use crate::batch::{Chunk, SourceFile};
+use crate::batch::{BufPool, Chunk, SourceFile};
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -94,12 +94,13 @@ impl LocalSource {
             .into_iter()
             .enumerate()
             .map(|(index, path)| {
-                let size = std::fs::metadata(&path)
-                    .map(|m| m.len())
-                    .map_err(|e| SourceError::Io {
-                        path: path.clone(),
-                        source: e,
-                    })?;
+                let size =
+                    std::fs::metadata(&path)
+                        .map(|m| m.len())
+                        .map_err(|e| SourceError::Io {
+                            path: path.clone(),
+                            source: e,
+                        })?;
                 Ok(LocalFile {
                     file: Arc::new(SourceFile {
                         index,
@@ -124,12 +125,14 @@ impl LocalSource {
     }
 
     /// Streams every file as chunks, in listing order. `send` returns `false` to stop early
-    /// (the run failed elsewhere). `bytes_read` counts bytes taken from disk.
+    /// (the run failed elsewhere). `bytes_read` counts bytes taken from disk; chunk buffers
+    /// come from `pool`.
     pub fn stream(
         &self,
         chunk_size: usize,
         max_line_size: usize,
         bytes_read: &AtomicU64,
+        pool: &BufPool,
         send: &mut dyn FnMut(Chunk) -> bool,
     ) -> Result<(), SourceError> {
         let mut seq = 0u64;
@@ -151,7 +154,7 @@ impl LocalSource {
             } else {
                 Box::new(counted)
             };
-            let mut splitter = LineSplitter::new(chunk_size, max_line_size);
+            let mut splitter = LineSplitter::new(chunk_size, max_line_size, pool.clone());
             let stopped = std::cell::Cell::new(false);
             let mut emit = |l: super::lines::Lines| {
                 if stopped.get() {
@@ -163,6 +166,7 @@ impl LocalSource {
                     first_line: l.first_line,
                     data: l.data,
                     rejects: l.rejects,
+                    pool: Some(pool.clone()),
                 };
                 seq += 1;
                 stopped.set(!send(chunk));

@@ -1,0 +1,100 @@
+//! Micro-benchmarks of the hot stages: line splitting, parse + basic checks, Parquet encoding.
+//! Input: Observation-like NDJSON lines built here (about 16 MB), so the benchmark needs no
+//! external data. Run with `cargo bench --bench stages`.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use fhirpipe::batch::{BufPool, Chunk, SourceFile};
+use fhirpipe::config::{Compression, ParquetPlan};
+use fhirpipe::sink::parquet::ParquetSink;
+use fhirpipe::sink::Sink;
+use fhirpipe::source::LineSplitter;
+use fhirpipe::stage::Checker;
+use std::hint::black_box;
+use std::sync::Arc;
+
+fn ndjson(bytes: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes + 2048);
+    let mut i = 0u64;
+    while out.len() < bytes {
+        let line = format!(
+            r#"{{"resourceType":"Observation","id":"obs-{i:08}","meta":{{"versionId":"1","lastUpdated":"2024-05-0{d}T10:{m:02}:00.000Z"}},"status":"final","category":[{{"coding":[{{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"vital-signs","display":"vital-signs"}}]}}],"code":{{"coding":[{{"system":"http://loinc.org","code":"8867-4","display":"Heart rate"}}],"text":"Heart rate"}},"subject":{{"reference":"Patient/pat-{p:06}"}},"encounter":{{"reference":"Encounter/enc-{e:07}"}},"effectiveDateTime":"2024-05-0{d}T10:{m:02}:00+02:00","issued":"2024-05-0{d}T10:{m:02}:00.000+02:00","valueQuantity":{{"value":{v}.{f},"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}}}}"#,
+            d = 1 + i % 9,
+            m = i % 60,
+            p = i % 5000,
+            e = i % 90000,
+            v = 50 + i % 70,
+            f = i % 10
+        );
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+        i += 1;
+    }
+    out
+}
+
+fn chunk(data: &[u8]) -> Chunk {
+    Chunk {
+        seq: 0,
+        file: Arc::new(SourceFile {
+            index: 0,
+            name: "bench.ndjson".into(),
+        }),
+        first_line: 1,
+        data: data.to_vec(),
+        rejects: Vec::new(),
+        pool: None,
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let data = ndjson(16 << 20);
+    let mut g = c.benchmark_group("stages");
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    g.sample_size(20);
+
+    let pool = BufPool::new(4, 4 << 20);
+    g.bench_function("split_lines_4MiB_chunks", |b| {
+        b.iter(|| {
+            let mut s = LineSplitter::new(4 << 20, 512 << 20, pool.clone());
+            let mut n = 0usize;
+            for block in data.chunks(1 << 20) {
+                s.push(block, &mut |l| n += l.data.len());
+            }
+            s.finish(&mut |l| n += l.data.len());
+            black_box(n)
+        })
+    });
+
+    let mut checker = Checker::new(None);
+    g.bench_function("parse_and_check", |b| {
+        b.iter_batched(
+            || chunk(&data),
+            |c| black_box(checker.check(c).records.len()),
+            criterion::BatchSize::LargeInput,
+        )
+    });
+
+    // The real sink (encoder, writer properties, row groups, rolling) into a temp folder;
+    // the run is aborted, so only encoding and writing are timed, not the commit.
+    let batch = Checker::new(None).check(chunk(&data));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plan = ParquetPlan {
+        path: dir.path().join("lake"),
+        compression: Compression::Zstd(1),
+        target_file_size: 128_000_000,
+        row_group_bytes: 32 << 20,
+    };
+    g.bench_function("parquet_sink_zstd1", |b| {
+        b.iter(|| {
+            let mut sink = ParquetSink::create(&plan, "bench").expect("sink");
+            sink.write(&batch).expect("write");
+            let stats = sink.finish().expect("finish");
+            sink.abort();
+            black_box(stats.bytes)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(stage_benches, benches);
+criterion_main!(stage_benches);
