@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Peer converters used by scripts/bench: FHIR NDJSON -> zstd Parquet.
 
-Usage (run with the .venv-bench interpreter; scripts/bench does this):
+Usage (run with the .venv interpreter; scripts/bench does this):
 
     bench_peers.py pyarrow  IN_DIR OUT_DIR
     bench_peers.py duckdb   IN_DIR OUT_DIR [--mode per-file|per-type]

@@ -19,23 +19,27 @@ fn issue2_bad_lines_are_dead_lettered_with_file_and_line() {
     std::fs::create_dir(&input).unwrap();
     let mut f = std::fs::File::create(input.join("a.ndjson")).unwrap();
     let lines: Vec<&[u8]> = vec![
-        P1.as_bytes(),                                                    // 1 ok
-        br#"{"resourceType":"Patient","id":"trunc","name":[{"fam"#,      // 2 truncated
-        b"{\"resourceType\":\"Patient\",\"id\":\"u\xff\"}",              // 3 invalid UTF-8
-        br#"[{"resourceType":"Patient","id":"arr"}]"#,                   // 4 array
-        br#"{"id":"nort"}"#,                                             // 5 no resourceType
-        b"",                                                             // 6 blank
-        br#"{"resourceType":"Patientt","id":"x"}"#,                      // 7 unknown type
-        br#"{"resourceType":"Observation","id":"bad id!"}"#,             // 8 bad id
-        O1.as_bytes(),                                                   // 9 ok
-        b"   ",                                                          // 10 blank
+        P1.as_bytes(),                                              // 1 ok
+        br#"{"resourceType":"Patient","id":"trunc","name":[{"fam"#, // 2 truncated
+        b"{\"resourceType\":\"Patient\",\"id\":\"u\xff\"}",         // 3 invalid UTF-8
+        br#"[{"resourceType":"Patient","id":"arr"}]"#,              // 4 array
+        br#"{"id":"nort"}"#,                                        // 5 no resourceType
+        b"",                                                        // 6 blank
+        br#"{"resourceType":"Patientt","id":"x"}"#,                 // 7 unknown type
+        br#"{"resourceType":"Observation","id":"bad id!"}"#,        // 8 bad id
+        O1.as_bytes(),                                              // 9 ok
+        b"   ",                                                     // 10 blank
     ];
     for l in &lines {
         f.write_all(l).unwrap();
         f.write_all(b"\n").unwrap();
     }
     drop(f);
-    std::fs::write(input.join("b.ndjson"), format!("{O1}\n\n{{\"resourceType\":\"Observation\"}}\n")).unwrap();
+    std::fs::write(
+        input.join("b.ndjson"),
+        format!("{O1}\n\n{{\"resourceType\":\"Observation\"}}\n"),
+    )
+    .unwrap();
     let out = dir.path().join("out");
     let p = pipeline(dir.path(), &input, &out, "");
     let (code, report, stderr) = run_pipeline(&p, &[]);
@@ -72,24 +76,50 @@ fn issue2_bad_lines_are_dead_lettered_with_file_and_line() {
     assert_eq!((got[0].0.as_str(), got[0].1), (a.as_str(), 2));
     assert!(got[0].2.starts_with("invalid JSON"), "{}", got[0].2);
     assert_eq!(got[1], (a.clone(), 3, "invalid UTF-8 at byte 33".into()));
-    assert_eq!(got[2], (a.clone(), 4, "expected a JSON object (one resource per line), found an array".into()));
+    assert_eq!(
+        got[2],
+        (
+            a.clone(),
+            4,
+            "expected a JSON object (one resource per line), found an array".into()
+        )
+    );
     assert_eq!(got[3], (a.clone(), 5, "missing \"resourceType\"".into()));
-    assert_eq!(got[4], (a.clone(), 7, "unknown R4 resourceType \"Patientt\"".into()));
-    assert_eq!(got[5], (a.clone(), 8, "invalid id \"bad id!\": an id is 1 to 64 characters from A-Z a-z 0-9 - .".into()));
+    assert_eq!(
+        got[4],
+        (a.clone(), 7, "unknown R4 resourceType \"Patientt\"".into())
+    );
+    assert_eq!(
+        got[5],
+        (
+            a.clone(),
+            8,
+            "invalid id \"bad id!\": an id is 1 to 64 characters from A-Z a-z 0-9 - .".into()
+        )
+    );
     assert_eq!(got[6], (b.clone(), 3, "missing \"id\"".into()));
     // Original text kept: as text when UTF-8, as base64 when not.
-    assert_eq!(dl[0]["text"], r#"{"resourceType":"Patient","id":"trunc","name":[{"fam"#);
+    assert_eq!(
+        dl[0]["text"],
+        r#"{"resourceType":"Patient","id":"trunc","name":[{"fam"#
+    );
     assert_eq!(dl[1]["text"], Value::Null);
     use base64::Engine as _;
     let raw = base64::engine::general_purpose::STANDARD
         .decode(dl[1]["text_base64"].as_str().unwrap())
         .unwrap();
-    assert_eq!(raw, b"{\"resourceType\":\"Patient\",\"id\":\"u\xff\"}".to_vec());
+    assert_eq!(
+        raw,
+        b"{\"resourceType\":\"Patient\",\"id\":\"u\xff\"}".to_vec()
+    );
     assert_eq!(dl[5]["resourceType"], "Observation");
     assert_eq!(dl[4].get("resourceType"), None);
 
     // The good records are in both sinks, byte for byte, in input order.
-    assert_eq!(lines_of(&out.join("ndjson"), "Patient.00000.ndjson"), vec![P1.to_string()]);
+    assert_eq!(
+        lines_of(&out.join("ndjson"), "Patient.00000.ndjson"),
+        vec![P1.to_string()]
+    );
     assert_eq!(
         lines_of(&out.join("ndjson"), "Observation.00000.ndjson"),
         vec![O1.to_string(), O1.to_string()]
@@ -127,15 +157,31 @@ fn issue2_parquet_columns_are_typed_and_lossless() {
     let b = &b[0];
     let schema = b.schema();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    assert_eq!(names, vec!["id", "meta_version_id", "meta_last_updated", "resource"]);
+    assert_eq!(
+        names,
+        vec!["id", "meta_version_id", "meta_last_updated", "resource"]
+    );
     assert_eq!(
         schema.field(2).data_type(),
-        &arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into()))
+        &arrow::datatypes::DataType::Timestamp(
+            arrow::datatypes::TimeUnit::Microsecond,
+            Some("UTC".into())
+        )
     );
-    let col = |i: usize| b.column(i).as_any().downcast_ref::<StringArray>().unwrap().clone();
+    let col = |i: usize| {
+        b.column(i)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap()
+            .clone()
+    };
     assert_eq!(col(0).value(0), "p1");
     assert_eq!(col(1).value(0), "2");
-    let ts = b.column(2).as_any().downcast_ref::<TimestampMicrosecondArray>().unwrap();
+    let ts = b
+        .column(2)
+        .as_any()
+        .downcast_ref::<TimestampMicrosecondArray>()
+        .unwrap();
     // 2021-03-04T05:06:07.123+01:00 = 2021-03-04T04:06:07.123Z
     assert_eq!(ts.value(0), 1_614_830_767_123_000);
     assert_eq!(col(3).value(0), P1);
@@ -143,7 +189,13 @@ fn issue2_parquet_columns_are_typed_and_lossless() {
     let o = &o[0];
     assert!(o.column(1).is_null(0));
     assert!(o.column(2).is_null(0));
-    assert!(o.column(3).as_any().downcast_ref::<StringArray>().unwrap().value(0).contains("\"value\":1.50"));
+    assert!(o
+        .column(3)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap()
+        .value(0)
+        .contains("\"value\":1.50"));
 }
 
 /// Issue 2: a valid 20 MB resource passes through whole.
@@ -172,7 +224,10 @@ fn issue2_twenty_megabyte_resource_passes() {
 fn over_long_line_is_dead_lettered() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.ndjson");
-    let big = format!(r#"{{"resourceType":"Binary","id":"big","data":"{}"}}"#, "b".repeat(3 << 20));
+    let big = format!(
+        r#"{{"resourceType":"Binary","id":"big","data":"{}"}}"#,
+        "b".repeat(3 << 20)
+    );
     std::fs::write(&input, format!("{P1}\n{big}\n{O1}\n")).unwrap();
     let out = dir.path().join("out");
     let p = pipeline(dir.path(), &input, &out, "");
@@ -180,7 +235,8 @@ fn over_long_line_is_dead_lettered() {
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(report["totals"]["written"], 2);
     assert_eq!(report["totals"]["dead_lettered"], 1);
-    let dl: Value = serde_json::from_str(&lines_of(&out.join("dead-letter"), ".ndjson")[0]).unwrap();
+    let dl: Value =
+        serde_json::from_str(&lines_of(&out.join("dead-letter"), ".ndjson")[0]).unwrap();
     assert_eq!(dl["line"], 2);
     assert_eq!(
         dl["reason"],
@@ -209,7 +265,12 @@ fn gzip_input_and_nested_folders() {
     assert_eq!(report["types"]["Patient"]["written"], 1000);
     let ids: Vec<String> = lines_of(&out.join("ndjson"), "Patient.00000.ndjson")
         .iter()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     let expect: Vec<String> = (0..1000).map(|i| format!("p{i}")).collect();
     assert_eq!(ids, expect, "input order is kept across chunks and workers");
@@ -239,12 +300,20 @@ fn fail_mode_commits_nothing() {
     let input = dir.path().join("in.ndjson");
     std::fs::write(&input, format!("{P1}\n{{\"oops\":1}}\n{O1}\n")).unwrap();
     let out = dir.path().join("out");
-    let p = pipeline(dir.path(), &input, &out, "[validate]\non_invalid = \"fail\"\n");
+    let p = pipeline(
+        dir.path(),
+        &input,
+        &out,
+        "[validate]\non_invalid = \"fail\"\n",
+    );
     let (code, report, stderr) = run_pipeline(&p, &[]);
     assert_eq!(code, 5, "{stderr}");
     assert_eq!(report["status"], "failed");
     let err = report["error"].as_str().unwrap();
-    assert!(err.starts_with(&format!("{}:2: missing \"resourceType\"", input.display())), "{err}");
+    assert!(
+        err.starts_with(&format!("{}:2: missing \"resourceType\"", input.display())),
+        "{err}"
+    );
     assert!(lines_of(&out.join("ndjson"), ".ndjson").is_empty());
     assert!(parquet_rows(&out.join("parquet")).is_empty());
 }
@@ -263,7 +332,10 @@ fn rerun_replaces_previous_output() {
     std::fs::write(out.join("ndjson/README.txt"), "mine").unwrap();
     std::fs::write(&input, format!("{P1}\n")).unwrap();
     assert_eq!(run_pipeline(&p, &[]).0, 0);
-    assert_eq!(lines_of(&out.join("ndjson"), ".ndjson"), vec![P1.to_string()]);
+    assert_eq!(
+        lines_of(&out.join("ndjson"), ".ndjson"),
+        vec![P1.to_string()]
+    );
     assert!(out.join("ndjson/README.txt").exists());
     let rows = parquet_rows(&out.join("parquet"));
     assert_eq!(rows.get("Patient"), Some(&1));
@@ -278,7 +350,9 @@ fn ndjson_files_roll_by_size() {
     let pad = "x".repeat(1000);
     let mut text = String::new();
     for i in 0..3000 {
-        text.push_str(&format!(r#"{{"resourceType":"Patient","id":"p{i}","text":{{"div":"{pad}"}}}}"#));
+        text.push_str(&format!(
+            r#"{{"resourceType":"Patient","id":"p{i}","text":{{"div":"{pad}"}}}}"#
+        ));
         text.push('\n');
     }
     std::fs::write(&input, &text).unwrap();
@@ -306,10 +380,18 @@ fn config_and_io_errors_have_their_exit_codes() {
         dir.path().join("missing").display()
     )));
 
-    let o = run(&["run", p.to_str().unwrap(), "--set", "sinks.lake.kind=parket"]);
+    let o = run(&[
+        "run",
+        p.to_str().unwrap(),
+        "--set",
+        "sinks.lake.kind=parket",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("field `sinks.lake.kind`: unknown value `parket`"), "{err}");
+    assert!(
+        err.contains("field `sinks.lake.kind`: unknown value `parket`"),
+        "{err}"
+    );
     assert!(err.contains("did you mean `parquet`?"), "{err}");
 
     let o = run(&["frobnicate"]);
@@ -319,7 +401,10 @@ fn config_and_io_errors_have_their_exit_codes() {
 /// `fhirpipe check` prints the plan and exits 0.
 #[test]
 fn check_prints_the_plan() {
-    let o = run(&["check", concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/local-sample.toml")]);
+    let o = run(&[
+        "check",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/local-sample.toml"),
+    ]);
     assert_eq!(o.status.code(), Some(0));
     let s = String::from_utf8_lossy(&o.stdout);
     assert!(s.contains("pipeline \"local-sample\""), "{s}");

@@ -12,7 +12,11 @@ use support::*;
 fn oracle(dir: &Path) -> (BTreeMap<String, u64>, u64) {
     let mut counts = BTreeMap::new();
     let mut not_resources = 0;
-    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     files.sort();
     for f in files {
         if !f.to_string_lossy().ends_with(".ndjson") {
@@ -46,13 +50,23 @@ fn check_dataset(name: &str) {
         assert_eq!(report["types"][t]["written"].as_u64(), Some(*n), "{t}");
         assert_eq!(report["types"][t]["dead_lettered"].as_u64(), Some(0), "{t}");
     }
-    assert_eq!(report["totals"]["written"].as_u64(), Some(expect.values().sum::<u64>()));
-    assert_eq!(report["totals"]["dead_lettered"].as_u64(), Some(not_resources));
+    assert_eq!(
+        report["totals"]["written"].as_u64(),
+        Some(expect.values().sum::<u64>())
+    );
+    assert_eq!(
+        report["totals"]["dead_lettered"].as_u64(),
+        Some(not_resources)
+    );
     let rows = parquet_rows(&out.join("parquet"));
     assert_eq!(rows, expect, "Parquet rows per type");
     let ndjson_lines = lines_of(&out.join("ndjson"), ".ndjson").len() as u64;
     assert_eq!(ndjson_lines, expect.values().sum::<u64>());
-    eprintln!("{name}: {} resources in {} types, {not_resources} non-resource lines dead-lettered", expect.values().sum::<u64>(), expect.len());
+    eprintln!(
+        "{name}: {} resources in {} types, {not_resources} non-resource lines dead-lettered",
+        expect.values().sum::<u64>(),
+        expect.len()
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `fhirpipe sample`: the synthetic data generator's command line.
 
 use crate::exit::ExitCode;
-use crate::sample::{generate, SampleOptions};
+use crate::sample::{generate, SampleError, SampleOptions};
 use crate::util::format_bytes;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -69,7 +69,10 @@ pub fn run(a: SampleArgs) -> i32 {
         Err(e) => {
             bar.finish_and_clear();
             eprintln!("fhirpipe: {e}");
-            ExitCode::Io.code()
+            match e {
+                SampleError::InvalidOptions(_) => ExitCode::Usage.code(),
+                SampleError::Io { .. } | SampleError::Compress { .. } => ExitCode::Io.code(),
+            }
         }
     }
 }

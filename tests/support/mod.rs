@@ -19,9 +19,15 @@ pub fn shared_dir() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
-        panic!("CI=true but the shared data folder {} is missing", dir.display());
+        panic!(
+            "CI=true but the shared data folder {} is missing",
+            dir.display()
+        );
     }
-    eprintln!("SKIP: shared data folder {} not found; test skipped", dir.display());
+    eprintln!(
+        "SKIP: shared data folder {} not found; test skipped",
+        dir.display()
+    );
     None
 }
 
