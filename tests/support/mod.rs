@@ -2,6 +2,8 @@
 //! reading reports and Parquet back, and finding `../shared` (fails under CI=true when missing).
 #![allow(dead_code)]
 
+pub mod azurite;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
