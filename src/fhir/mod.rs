@@ -6,6 +6,7 @@
 mod instant;
 pub mod model;
 mod resource_types;
+pub mod validate;
 
 pub use instant::{parse_instant_micros, InstantError};
 pub use resource_types::RESOURCE_TYPES;
