@@ -153,6 +153,11 @@ impl Validator {
         &self.issues
     }
 
+    /// The issues of the last [`validate`](Self::validate).
+    pub fn issues(&self) -> &[Issue] {
+        &self.issues
+    }
+
     /// Whether the issues of the last [`validate`](Self::validate) include an error.
     pub fn has_errors(&self) -> bool {
         self.issues.iter().any(|i| i.severity == Severity::Error)
