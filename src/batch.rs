@@ -3,6 +3,7 @@
 //! Sinks receive batches behind an `Arc` and read record bytes as slices of `Batch::data`,
 //! so a resource is never copied between parsing and encoding.
 
+use crate::fhir::validate::OperationOutcome;
 use crate::fhir::TypeIdx;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::ops::Range;
@@ -98,6 +99,8 @@ pub struct Reject {
     pub reason: String,
     /// The R4 type when the line got far enough to name one.
     pub type_idx: Option<TypeIdx>,
+    /// The structure validation issues (level `structure`), written into the dead letter.
+    pub outcome: Option<Box<OperationOutcome>>,
 }
 
 /// What a worker made of one chunk.

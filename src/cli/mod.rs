@@ -1,7 +1,8 @@
-//! The command line: `run`, `check`, `sample`. Parses flags (clap), turns them into checked
+//! The command line: `run`, `check`, `sample`, `validate`. Parses flags (clap), turns them into checked
 //! settings, runs, prints, and returns the exit code. `main` only calls [`main`].
 
 mod sample;
+mod validate;
 
 use crate::config;
 use crate::exit::ExitCode;
@@ -49,6 +50,8 @@ enum Command {
     },
     /// Generate realistic synthetic FHIR R4 NDJSON (patients with linked resources and notes).
     Sample(sample::SampleArgs),
+    /// Validate NDJSON files/folders or .json resources against the R4 structure.
+    Validate(validate::ValidateArgs),
 }
 
 fn env_lookup(k: &str) -> Option<String> {
@@ -116,5 +119,6 @@ pub fn main() -> i32 {
             code
         }
         Command::Sample(args) => sample::run(args),
+        Command::Validate(args) => validate::run(args),
     }
 }

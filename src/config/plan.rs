@@ -3,7 +3,7 @@
 
 use super::error::closest;
 use super::locate::Locator;
-use super::raw::{ByteSize, RawOnInvalid, RawPipeline, RawSink, RawSource};
+use super::raw::{ByteSize, RawLevel, RawOnInvalid, RawPipeline, RawSink, RawSource};
 use super::ConfigError;
 use crate::fhir::{resource_type_index, TypeIdx, RESOURCE_TYPES};
 use crate::util::{format_bytes, parse_byte_size};
@@ -52,6 +52,8 @@ pub enum SourcePlan {
 pub enum ValidateLevel {
     /// JSON object, R4 resourceType, id rule, meta types.
     Basic,
+    /// Basic, then the R4 structure of the whole resource.
+    Structure,
 }
 
 /// Invalid-line policy.
@@ -444,7 +446,10 @@ pub(crate) fn check(
         chunk_size,
         max_line_size,
         source,
-        validate_level: ValidateLevel::Basic,
+        validate_level: match raw.validate.level {
+            RawLevel::Basic => ValidateLevel::Basic,
+            RawLevel::Structure => ValidateLevel::Structure,
+        },
         on_invalid,
         sinks,
         dead_letter,
@@ -479,7 +484,12 @@ impl fmt::Display for Plan {
         }
         writeln!(
             f,
-            "  validate: basic (JSON object, R4 resourceType, id, meta); invalid lines: {}",
+            "  validate: {}; invalid lines: {}",
+            match self.validate_level {
+                ValidateLevel::Basic => "basic (JSON object, R4 resourceType, id, meta)",
+                ValidateLevel::Structure =>
+                    "structure (basic, then the whole resource against the R4 model)",
+            },
             match self.on_invalid {
                 OnInvalid::DeadLetter => "dead-letter",
                 OnInvalid::Fail => "fail the run",

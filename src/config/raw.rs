@@ -67,7 +67,8 @@ pub enum RawSource {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ValidateSection {
-    /// `basic` (default): JSON object, known R4 resourceType, valid id, meta.lastUpdated an instant.
+    /// `basic` (default): JSON object, known R4 resourceType, valid id, meta.lastUpdated an instant;
+    /// `structure`: also the whole resource against the R4 model (an OperationOutcome per invalid line).
     #[serde(default)]
     pub level: RawLevel,
     /// `dead_letter` (default): reject the line and go on; `fail`: stop the run at the first.
@@ -82,6 +83,9 @@ pub enum RawLevel {
     /// The checks every line passes: JSON object, R4 resourceType, id rule, meta types.
     #[default]
     Basic,
+    /// Basic, then the R4 structure of the whole resource: known elements, JSON types,
+    /// primitive formats, cardinality, choice types, required-binding codes, references.
+    Structure,
 }
 
 /// What to do with an invalid line.

@@ -1,11 +1,12 @@
-//! FHIR R4 knowledge the pipeline needs before the full model lands: the table of resource
-//! types, the `id` rule, and parsing of `instant` values into UTC microseconds.
-//!
-//! The generated R4 model (elements, cardinalities, bindings) will live beside this module; the
-//! basic checks here stay as the fast first gate every line passes through.
+//! FHIR R4 knowledge: the table of resource types, the `id` rule, parsing of `instant` values
+//! into UTC microseconds (the basic checks every line passes), and the generated R4 model
+//! ([`model`]: elements, cardinalities, choice types, required bindings) that structure
+//! validation walks.
 
 mod instant;
+pub mod model;
 mod resource_types;
+pub mod validate;
 
 pub use instant::{parse_instant_micros, InstantError};
 pub use resource_types::RESOURCE_TYPES;

@@ -370,6 +370,7 @@ fn pump(
     progress: &Progress,
 ) -> PumpOutcome {
     let threads = plan.threads.max(1);
+    let level = plan.validate_level;
     let tokens = threads * 2 + 2;
     let (token_tx, token_rx) = bounded::<()>(tokens);
     for _ in 0..tokens {
@@ -441,7 +442,7 @@ fn pump(
                         let rx = chunk_rx.clone();
                         let tx = batch_tx.clone();
                         ps.spawn(move |_| {
-                            let mut checker = Checker::new(types);
+                            let mut checker = Checker::new(types).with_level(level);
                             for chunk in rx.iter() {
                                 let t = Instant::now();
                                 let batch = checker.check(chunk);

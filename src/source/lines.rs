@@ -110,6 +110,7 @@ impl LineSplitter {
         let head: Vec<u8> = self.buf[..OVERSIZE_KEEP.min(self.buf.len())].to_vec();
         let skipped = self.buf.len() - head.len() + more;
         self.rejects.push(Reject {
+            outcome: None,
             line: self.first_line,
             text: head,
             reason: String::new(),

@@ -2,8 +2,12 @@
 //! tape), a JSON object, a known R4 `resourceType`, an `id` matching `[A-Za-z0-9\-\.]{1,64}`,
 //! and `meta.versionId` / `meta.lastUpdated` of the right types (`lastUpdated` a FHIR instant).
 //! Records are routed by type; failures become rejects with a reason; blank lines are counted.
+//! At level `structure` a resource that passed is also validated against the R4 model on the
+//! same tape (no second parse); one with errors becomes a reject carrying its OperationOutcome.
 
 use crate::batch::{Batch, Chunk, Record, Reject};
+use crate::config::ValidateLevel;
+use crate::fhir::validate::{OperationOutcome, Severity, Validator};
 use crate::fhir::{is_valid_id, parse_instant_micros, resource_type_index, TypeIdx};
 use simd_json::prelude::*;
 use simd_json::tape::Value;
@@ -12,6 +16,7 @@ use simd_json::{Buffers, Tape};
 /// Per-worker parser state: scratch copy of the line, simd-json buffers and tape.
 pub struct Checker {
     keep: Option<Vec<bool>>,
+    validator: Option<Validator>,
     scratch: Vec<u8>,
     buffers: Buffers,
     tape: Option<Tape<'static>>,
@@ -52,7 +57,7 @@ enum Outcome {
         last_updated: Option<i64>,
     },
     Filtered(TypeIdx),
-    Reject(String, Option<TypeIdx>),
+    Reject(String, Option<TypeIdx>, Option<Box<OperationOutcome>>),
 }
 
 impl Checker {
@@ -67,10 +72,20 @@ impl Checker {
         });
         Checker {
             keep,
+            validator: None,
             scratch: Vec::new(),
             buffers: Buffers::new(64 * 1024),
             tape: Some(Tape::null().reset()),
         }
+    }
+
+    /// Adds structure validation against the R4 model when `level` is `structure`.
+    pub fn with_level(mut self, level: ValidateLevel) -> Self {
+        self.validator = match level {
+            ValidateLevel::Basic => None,
+            ValidateLevel::Structure => Some(Validator::new()),
+        };
+        self
     }
 
     /// Parses and checks every line of a chunk.
@@ -118,7 +133,8 @@ impl Checker {
                         last_updated,
                     }),
                     Outcome::Filtered(t) => batch.filtered.push(t),
-                    Outcome::Reject(reason, type_idx) => batch.rejects.push(Reject {
+                    Outcome::Reject(reason, type_idx, outcome) => batch.rejects.push(Reject {
+                        outcome,
                         line: line_no,
                         text: line.to_vec(),
                         reason,
@@ -154,13 +170,42 @@ impl Checker {
                     Err(u) => format!("invalid UTF-8 at byte {}", u.valid_up_to()),
                     Ok(_) => format!("invalid JSON: {e}"),
                 };
-                Outcome::Reject(reason, None)
+                Outcome::Reject(reason, None, None)
             }
-            Ok(()) => examine(tape.as_value(), self.keep.as_deref(), strings),
+            Ok(()) => {
+                let mark = strings.len();
+                let mut outcome = examine(tape.as_value(), self.keep.as_deref(), strings);
+                if let (Outcome::Ok { type_idx, .. }, Some(v)) = (&outcome, self.validator.as_mut())
+                {
+                    let type_idx = *type_idx;
+                    v.validate(tape.as_value());
+                    if v.has_errors() {
+                        strings.truncate(mark);
+                        outcome = structure_reject(v, type_idx);
+                    }
+                }
+                outcome
+            }
         };
         self.tape = Some(tape.reset());
         outcome
     }
+}
+
+/// The reject of a resource that failed structure validation: the first error as the reason,
+/// all issues as its OperationOutcome.
+fn structure_reject(v: &Validator, type_idx: TypeIdx) -> Outcome {
+    let issues = v.issues();
+    let reason = issues
+        .iter()
+        .find(|i| i.severity == Severity::Error)
+        .map(|i| i.message())
+        .unwrap_or_default();
+    Outcome::Reject(
+        reason,
+        Some(type_idx),
+        Some(Box::new(OperationOutcome::new(issues))),
+    )
 }
 
 fn examine(v: Value<'_, '_>, keep: Option<&[bool]>, strings: &mut String) -> Outcome {
@@ -171,29 +216,31 @@ fn examine(v: Value<'_, '_>, keep: Option<&[bool]>, strings: &mut String) -> Out
                 kind(v)
             ),
             None,
+            None,
         );
     }
     let rt = match v.get("resourceType") {
-        None => return Outcome::Reject("missing \"resourceType\"".into(), None),
+        None => return Outcome::Reject("missing \"resourceType\"".into(), None, None),
         Some(rt) => match rt.into_string() {
             Some(s) => s,
             None => {
                 return Outcome::Reject(
                     format!("\"resourceType\" must be a string, found {}", kind(rt)),
                     None,
+                    None,
                 )
             }
         },
     };
     let Some(type_idx) = resource_type_index(rt) else {
-        return Outcome::Reject(format!("unknown R4 resourceType {}", shown(rt)), None);
+        return Outcome::Reject(format!("unknown R4 resourceType {}", shown(rt)), None, None);
     };
     if let Some(keep) = keep {
         if !keep[type_idx as usize] {
             return Outcome::Filtered(type_idx);
         }
     }
-    let reject = |m: String| Outcome::Reject(m, Some(type_idx));
+    let reject = |m: String| Outcome::Reject(m, Some(type_idx), None);
     let id = match v.get("id") {
         None => return reject("missing \"id\"".into()),
         Some(id) => match id.into_string() {

@@ -1,6 +1,7 @@
 //! The dead-letter output: one NDJSON line per rejected input line, in input order, with the
 //! source file, the line number, the reason, the resource type when known, and the original
-//! text (`text`, or `text_base64` when the line is not valid UTF-8).
+//! text (`text`, or `text_base64` when the line is not valid UTF-8), and for lines that failed
+//! `structure` validation their OperationOutcome (`outcome`).
 //! Files: `<path>/dead-letter.NNNNN.ndjson`, committed like every other sink.
 
 mod config;
@@ -9,9 +10,10 @@ pub use config::DeadLetterConfig;
 
 use super::staging::is_rolled_name;
 use super::{RollingWriter, Sink, SinkError, SinkStats, Staging, UNKNOWN_TYPE_SLOT};
-use crate::batch::Batch;
+use crate::batch::{Batch, Reject};
 use crate::config::DeadLetterPlan;
 use crate::fhir::resource_type_name;
+use crate::fhir::validate::OperationOutcome;
 use base64::Engine as _;
 use serde::Serialize;
 use std::path::Path;
@@ -28,6 +30,30 @@ struct Entry<'a> {
     text: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     text_base64: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<&'a OperationOutcome>,
+}
+
+/// Appends the dead-letter JSON line (without newline) of reject `r` from `file` to `out`.
+/// `fhirpipe validate --dead-letter` writes the same lines.
+pub fn write_entry(out: &mut Vec<u8>, file: &str, r: &Reject) -> Result<(), serde_json::Error> {
+    let (text, text_base64) = match std::str::from_utf8(&r.text) {
+        Ok(t) => (Some(t), None),
+        Err(_) => (
+            None,
+            Some(base64::engine::general_purpose::STANDARD.encode(&r.text)),
+        ),
+    };
+    let entry = Entry {
+        file,
+        line: r.line,
+        reason: &r.reason,
+        resource_type: r.type_idx.map(resource_type_name),
+        text,
+        text_base64,
+        outcome: r.outcome.as_deref(),
+    };
+    serde_json::to_writer(out, &entry)
 }
 
 /// Writes rejected lines.
@@ -58,23 +84,8 @@ fn is_dead_letter_file(rel: &Path) -> bool {
 impl Sink for DeadLetterSink {
     fn write(&mut self, batch: &Batch) -> Result<(), SinkError> {
         for r in &batch.rejects {
-            let (text, text_base64) = match std::str::from_utf8(&r.text) {
-                Ok(t) => (Some(t), None),
-                Err(_) => (
-                    None,
-                    Some(base64::engine::general_purpose::STANDARD.encode(&r.text)),
-                ),
-            };
-            let entry = Entry {
-                file: &batch.file.name,
-                line: r.line,
-                reason: &r.reason,
-                resource_type: r.type_idx.map(resource_type_name),
-                text,
-                text_base64,
-            };
             self.line.clear();
-            serde_json::to_writer(&mut self.line, &entry).map_err(|e| SinkError::Io {
+            write_entry(&mut self.line, &batch.file.name, r).map_err(|e| SinkError::Io {
                 path: self.staging.root().to_path_buf(),
                 source: e.into(),
             })?;

@@ -1,0 +1,408 @@
+//! The FHIR R4 model: every resource, data type and backbone element with its elements (JSON
+//! names, types, cardinality, choice groups), the primitive types with their value patterns,
+//! and the codes of required bindings on `code` elements.
+//!
+//! The model is generated from the official definitions by [`generate`] and committed as
+//! `r4.model` (compact sorted lines, see the format in `generate.rs`); the binary embeds that
+//! file and [`Model::r4`] parses it once into indexed tables. Choice elements are expanded to
+//! their JSON names (`value[x]` → `valueQuantity`, ...), content references resolved to the
+//! backbone type they name, and each type's elements sorted by JSON name for binary search.
+
+pub mod generate;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// The committed model text.
+pub const R4_MODEL: &str = include_str!("r4.model");
+
+/// Index of a type in [`Model::types`].
+pub type TypeId = u16;
+
+/// Why the model text could not be read (only possible for a hand-edited `r4.model`).
+#[derive(Debug, thiserror::Error)]
+#[error("r4.model line {line}: {message}")]
+pub struct ModelError {
+    /// 1-based line.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The FHIR primitive types. Their JSON representation and value rules are fixed by the
+/// specification; the model records which one each element uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Primitive {
+    /// `base64Binary`
+    Base64Binary,
+    /// `boolean`
+    Boolean,
+    /// `canonical`
+    Canonical,
+    /// `code`
+    Code,
+    /// `date`
+    Date,
+    /// `dateTime`
+    DateTime,
+    /// `decimal`
+    Decimal,
+    /// `id`
+    Id,
+    /// `instant`
+    Instant,
+    /// `integer`
+    Integer,
+    /// `markdown`
+    Markdown,
+    /// `oid`
+    Oid,
+    /// `positiveInt`
+    PositiveInt,
+    /// `string`
+    String,
+    /// `time`
+    Time,
+    /// `unsignedInt`
+    UnsignedInt,
+    /// `uri`
+    Uri,
+    /// `url`
+    Url,
+    /// `uuid`
+    Uuid,
+    /// `xhtml` (only `Narrative.div`)
+    Xhtml,
+}
+
+impl Primitive {
+    fn from_name(name: &str) -> Option<Primitive> {
+        use Primitive::*;
+        Some(match name {
+            "base64Binary" => Base64Binary,
+            "boolean" => Boolean,
+            "canonical" => Canonical,
+            "code" => Code,
+            "date" => Date,
+            "dateTime" => DateTime,
+            "decimal" => Decimal,
+            "id" => Id,
+            "instant" => Instant,
+            "integer" => Integer,
+            "markdown" => Markdown,
+            "oid" => Oid,
+            "positiveInt" => PositiveInt,
+            "string" => String,
+            "time" => Time,
+            "unsignedInt" => UnsignedInt,
+            "uri" => Uri,
+            "url" => Url,
+            "uuid" => Uuid,
+            "xhtml" => Xhtml,
+            _ => return None,
+        })
+    }
+}
+
+/// What kind of type a [`TypeDef`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A primitive: a JSON string, number or boolean (plus `_name` for id/extensions).
+    Primitive(Primitive),
+    /// A complex data type (`HumanName`, `Quantity`, ...).
+    Complex,
+    /// A resource (`Patient`, ...).
+    Resource,
+    /// An anonymous backbone element, named by its path (`Patient.contact`).
+    Backbone,
+}
+
+/// The type of an element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElemType {
+    /// A type of the model.
+    Type(TypeId),
+    /// Any resource, told by its `resourceType` (`contained`, `Bundle.entry.resource`).
+    Resource,
+}
+
+/// Upper cardinality meaning "unbounded".
+pub const MANY: u32 = u32::MAX;
+
+/// One JSON property of a type. Choice elements appear once per variant.
+#[derive(Debug, Clone)]
+pub struct Element {
+    /// The JSON property name (`valueQuantity` for a variant of `value[x]`).
+    pub name: String,
+    /// Its type.
+    pub ty: ElemType,
+    /// Minimum cardinality (0 for choice variants; the group carries the minimum).
+    pub min: u32,
+    /// Maximum cardinality, [`MANY`] for `*`.
+    pub max: u32,
+    /// The choice group (index into [`TypeDef::choices`]) of a variant.
+    pub choice: Option<u8>,
+    /// Required binding: index into [`Model::value_sets`].
+    pub value_set: Option<u32>,
+    /// Bit in the "seen required elements" mask when `min ≥ 1`.
+    pub required_bit: Option<u8>,
+}
+
+/// A choice element such as `value[x]`: exactly one variant may be present.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    /// The element's name with `[x]`, e.g. `value[x]`.
+    pub name: String,
+    /// Minimum cardinality of the group.
+    pub min: u32,
+}
+
+/// A type of the model.
+#[derive(Debug, Clone)]
+pub struct TypeDef {
+    /// `Patient`, `HumanName`, `date`, `Patient.contact`.
+    pub name: String,
+    /// What it is.
+    pub kind: Kind,
+    /// For primitives: the regular expression of the value from the definitions.
+    pub pattern: Option<String>,
+    /// Elements sorted by JSON name.
+    pub elements: Vec<Element>,
+    /// Choice groups.
+    pub choices: Vec<Choice>,
+    /// Elements with `min ≥ 1` (indices into `elements`), in bit order.
+    pub required: Vec<u16>,
+}
+
+impl TypeDef {
+    /// The element with this JSON name.
+    pub fn element(&self, json_name: &str) -> Option<&Element> {
+        self.elements
+            .binary_search_by(|e| e.name.as_str().cmp(json_name))
+            .ok()
+            .map(|i| &self.elements[i])
+    }
+}
+
+/// The codes of a value set, sorted.
+#[derive(Debug, Clone)]
+pub struct ValueSet {
+    /// Short name (`administrative-gender`) or canonical URL.
+    pub name: String,
+    /// Codes, sorted.
+    pub codes: Vec<String>,
+}
+
+impl ValueSet {
+    /// Whether `code` is in the set.
+    pub fn contains(&self, code: &str) -> bool {
+        self.codes
+            .binary_search_by(|c| c.as_str().cmp(code))
+            .is_ok()
+    }
+}
+
+/// The indexed R4 model.
+#[derive(Debug)]
+pub struct Model {
+    /// All types, in name order.
+    pub types: Vec<TypeDef>,
+    /// Value sets of required bindings.
+    pub value_sets: Vec<ValueSet>,
+    by_name: HashMap<String, TypeId>,
+}
+
+/// Upper-cases the first letter: the type part of a choice variant's name.
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+impl Model {
+    /// The committed R4 model, parsed on first use.
+    pub fn r4() -> &'static Model {
+        static MODEL: OnceLock<Model> = OnceLock::new();
+        MODEL.get_or_init(|| {
+            Model::parse(R4_MODEL).expect("the committed r4.model parses (checked by tests)")
+        })
+    }
+
+    /// A type by name.
+    pub fn type_id(&self, name: &str) -> Option<TypeId> {
+        self.by_name.get(name).copied()
+    }
+
+    /// A type by id.
+    pub fn get(&self, id: TypeId) -> &TypeDef {
+        &self.types[id as usize]
+    }
+
+    /// Parses the compact model text.
+    pub fn parse(text: &str) -> Result<Model, ModelError> {
+        let err = |line: usize, message: String| ModelError { line, message };
+        let mut lines = text.lines().enumerate();
+        match lines.next() {
+            Some((_, h)) if h == generate::HEADER => {}
+            _ => {
+                return Err(err(
+                    1,
+                    format!("expected the header {:?}", generate::HEADER),
+                ))
+            }
+        }
+        // First pass: type names, so element types can be resolved in any order.
+        let mut by_name = HashMap::new();
+        let mut types = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            if let Some(rest) = line.strip_prefix("type ") {
+                let (name, kind) = rest
+                    .split_once(' ')
+                    .ok_or_else(|| err(n + 1, "type line needs a name and a kind".into()))?;
+                let kind = match kind {
+                    "complex" => Kind::Complex,
+                    "resource" => Kind::Resource,
+                    "backbone" => Kind::Backbone,
+                    "primitive" => Kind::Primitive(
+                        Primitive::from_name(name)
+                            .ok_or_else(|| err(n + 1, format!("unknown primitive {name}")))?,
+                    ),
+                    k => return Err(err(n + 1, format!("unknown kind {k}"))),
+                };
+                let id = TypeId::try_from(types.len())
+                    .map_err(|_| err(n + 1, "too many types".into()))?;
+                by_name.insert(name.to_string(), id);
+                types.push(TypeDef {
+                    name: name.to_string(),
+                    kind,
+                    pattern: None,
+                    elements: Vec::new(),
+                    choices: Vec::new(),
+                    required: Vec::new(),
+                });
+            }
+        }
+        let mut vs_index: HashMap<String, u32> = HashMap::new();
+        let mut value_sets = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            if let Some(rest) = line.strip_prefix("valueset ") {
+                let mut parts = rest.split(' ');
+                let name = parts.next().unwrap_or_default().to_string();
+                let mut codes: Vec<String> = parts.map(String::from).collect();
+                codes.sort();
+                if codes.is_empty() {
+                    return Err(err(n + 1, format!("value set {name} has no codes")));
+                }
+                vs_index.insert(name.clone(), value_sets.len() as u32);
+                value_sets.push(ValueSet { name, codes });
+            }
+        }
+        let mut current: Option<usize> = None;
+        for (n, line) in lines {
+            let n = n + 1;
+            if let Some(name) = line.strip_prefix("type ") {
+                let name = name.split(' ').next().unwrap_or_default();
+                current = by_name.get(name).map(|&i| i as usize);
+            } else if let Some(p) = line.strip_prefix("pattern ") {
+                let t = current.ok_or_else(|| err(n, "pattern outside a type".into()))?;
+                types[t].pattern = Some(p.to_string());
+            } else if let Some(rest) = line.strip_prefix("elem ") {
+                let t = current.ok_or_else(|| err(n, "elem outside a type".into()))?;
+                let f: Vec<&str> = rest.split(' ').collect();
+                if f.len() < 4 || f.len() > 5 {
+                    return Err(err(
+                        n,
+                        "elem needs name, min, max, types [, value set]".into(),
+                    ));
+                }
+                let min: u32 = f[1]
+                    .parse()
+                    .map_err(|_| err(n, format!("bad min {}", f[1])))?;
+                let max: u32 = match f[2] {
+                    "*" => MANY,
+                    m => m.parse().map_err(|_| err(n, format!("bad max {m}")))?,
+                };
+                let value_set = match f.get(4) {
+                    Some(vs) => Some(
+                        *vs_index
+                            .get(*vs)
+                            .ok_or_else(|| err(n, format!("unknown value set {vs}")))?,
+                    ),
+                    None => None,
+                };
+                let resolve = |ty: &str| -> Result<ElemType, ModelError> {
+                    if ty == "Resource" {
+                        return Ok(ElemType::Resource);
+                    }
+                    by_name
+                        .get(ty)
+                        .map(|&i| ElemType::Type(i))
+                        .ok_or_else(|| err(n, format!("unknown type {ty}")))
+                };
+                let def = &mut types[t];
+                if let Some(base) = f[0].strip_suffix("[x]") {
+                    let group = u8::try_from(def.choices.len())
+                        .ok()
+                        .filter(|&g| g < 64)
+                        .ok_or_else(|| err(n, "more than 64 choice groups".into()))?;
+                    def.choices.push(Choice {
+                        name: f[0].to_string(),
+                        min,
+                    });
+                    for ty in f[3].split(',') {
+                        def.elements.push(Element {
+                            name: format!("{base}{}", capitalized(ty)),
+                            ty: resolve(ty)?,
+                            min: 0,
+                            max,
+                            choice: Some(group),
+                            value_set,
+                            required_bit: None,
+                        });
+                    }
+                } else {
+                    if f[3].contains(',') {
+                        return Err(err(n, format!("{} has several types but no [x]", f[0])));
+                    }
+                    def.elements.push(Element {
+                        name: f[0].to_string(),
+                        ty: resolve(f[3])?,
+                        min,
+                        max,
+                        choice: None,
+                        value_set,
+                        required_bit: None,
+                    });
+                }
+            } else if !line.starts_with("valueset ") {
+                return Err(err(n, format!("unrecognised line {line:?}")));
+            }
+        }
+        for def in &mut types {
+            def.elements.sort_by(|a, b| a.name.cmp(&b.name));
+            for i in 0..def.elements.len() {
+                if def.elements[i].min > 0 {
+                    let bit = def.required.len();
+                    if bit >= 64 {
+                        return Err(err(
+                            0,
+                            format!("{}: more than 64 required elements", def.name),
+                        ));
+                    }
+                    def.elements[i].required_bit = Some(bit as u8);
+                    def.required.push(i as u16);
+                }
+            }
+        }
+        Ok(Model {
+            types,
+            value_sets,
+            by_name,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
