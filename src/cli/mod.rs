@@ -1,6 +1,7 @@
-//! The command line: `run`, `check`, `sample`. Parses flags (clap), turns them into checked
+//! The command line: `run`, `check`, `sample`, `fhirpath`. Parses flags (clap), turns them into checked
 //! settings, runs, prints, and returns the exit code. `main` only calls [`main`].
 
+mod fhirpath;
 mod sample;
 
 use crate::config;
@@ -49,6 +50,8 @@ enum Command {
     },
     /// Generate realistic synthetic FHIR R4 NDJSON (patients with linked resources and notes).
     Sample(sample::SampleArgs),
+    /// Evaluate a FHIRPath expression on a JSON resource or NDJSON file (stdin when absent).
+    Fhirpath(fhirpath::FhirpathArgs),
 }
 
 fn env_lookup(k: &str) -> Option<String> {
@@ -116,5 +119,6 @@ pub fn main() -> i32 {
             code
         }
         Command::Sample(args) => sample::run(args),
+        Command::Fhirpath(args) => fhirpath::run(args),
     }
 }
