@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod exit;
 pub mod fhir;
+pub mod fhirpath;
 pub mod run;
 pub mod sample;
 pub mod sink;

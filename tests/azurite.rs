@@ -24,22 +24,35 @@ fn starts_creates_fresh_containers_and_stops() {
     assert_ne!(a, b);
     let list = az.request("GET", "/?comp=list", &[]).unwrap();
     assert_eq!(list.status, 200);
-    assert!(list.body.contains(&format!("<Name>{a}</Name>")), "{}", list.body);
-    assert!(list.body.contains(&format!("<Name>{b}</Name>")), "{}", list.body);
+    assert!(
+        list.body.contains(&format!("<Name>{a}</Name>")),
+        "{}",
+        list.body
+    );
+    assert!(
+        list.body.contains(&format!("<Name>{b}</Name>")),
+        "{}",
+        list.body
+    );
     // Creating an existing container is refused, as by the service.
-    let again = az.request("PUT", &format!("/{a}?restype=container"), &[]).unwrap();
+    let again = az
+        .request("PUT", &format!("/{a}?restype=container"), &[])
+        .unwrap();
     assert_eq!(again.status, 409);
 
     // Strict: a request signed with the wrong key is refused.
     let wrong = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==";
-    let r = az.request_with_key("GET", "/?comp=list", &[], wrong).unwrap();
+    let r = az
+        .request_with_key("GET", "/?comp=list", &[], wrong)
+        .unwrap();
     assert_eq!(r.status, 403, "{}", r.body);
 
     let pid = az.pid();
     drop(az);
     assert!(
         !std::path::Path::new(&format!("/proc/{pid}")).exists()
-            || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z ")),
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z ")),
         "Azurite (pid {pid}) still running after drop"
     );
 }

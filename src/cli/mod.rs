@@ -1,6 +1,8 @@
-//! The command line: `run`, `check`, `sample`, `validate`. Parses flags (clap), turns them into checked
-//! settings, runs, prints, and returns the exit code. `main` only calls [`main`].
+//! The command line: `run`, `check`, `sample`, `validate`, `fhirpath`. Parses flags (clap),
+//! turns them into checked settings, runs, prints, and returns the exit code. `main` only
+//! calls [`main`].
 
+mod fhirpath;
 mod sample;
 mod validate;
 
@@ -52,6 +54,8 @@ enum Command {
     Sample(sample::SampleArgs),
     /// Validate NDJSON files/folders or .json resources against the R4 structure.
     Validate(validate::ValidateArgs),
+    /// Evaluate a FHIRPath expression on a JSON resource or NDJSON file (stdin when absent).
+    Fhirpath(fhirpath::FhirpathArgs),
 }
 
 fn env_lookup(k: &str) -> Option<String> {
@@ -120,5 +124,6 @@ pub fn main() -> i32 {
         }
         Command::Sample(args) => sample::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Fhirpath(args) => fhirpath::run(args),
     }
 }

@@ -61,7 +61,13 @@ impl Azurite {
         let data = tempfile::tempdir().expect("temp dir for Azurite");
         let port = free_port();
         let child = Command::new(&bin)
-            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string(), "--silent"])
+            .args([
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                &port.to_string(),
+                "--silent",
+            ])
             .args(["--disableTelemetry", "--location"])
             .arg(data.path())
             .stdin(Stdio::null())
@@ -81,7 +87,10 @@ impl Azurite {
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if self.request("GET", "/?comp=list", &[]).is_ok_and(|r| r.status == 200) {
+            if self
+                .request("GET", "/?comp=list", &[])
+                .is_ok_and(|r| r.status == 200)
+            {
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -123,7 +132,12 @@ impl Azurite {
     }
 
     /// One SharedKey-signed request; `path` is below the account (`/container?query`).
-    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Response> {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> std::io::Result<Response> {
         self.request_with_key(method, path, headers, KEY)
     }
 
@@ -140,7 +154,11 @@ impl Azurite {
             ("x-ms-date".into(), date),
             ("x-ms-version".into(), API_VERSION.into()),
         ];
-        ms.extend(headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())));
+        ms.extend(
+            headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())),
+        );
         ms.sort();
         let auth = shared_key(method, path, &ms, key);
         let mut req = format!(
@@ -183,7 +201,10 @@ impl Response {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .ok_or_else(bad)?;
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
         Ok(Response { status, body })
     }
 }
@@ -205,7 +226,10 @@ fn shared_key(method: &str, path: &str, ms_headers: &[(String, String)], key: &s
     for (k, v) in params {
         resource.push_str(&format!("\n{k}:{v}"));
     }
-    let headers: String = ms_headers.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
+    let headers: String = ms_headers
+        .iter()
+        .map(|(k, v)| format!("{k}:{v}\n"))
+        .collect();
     // VERB, then 11 standard headers (all empty here: no body, no conditions), then ours.
     let to_sign = format!("{method}\n\n\n\n\n\n\n\n\n\n\n\n{headers}{resource}");
     let key = base64::engine::general_purpose::STANDARD
@@ -219,7 +243,10 @@ fn shared_key(method: &str, path: &str, ms_headers: &[(String, String)], key: &s
 
 /// RFC 1123 date, e.g. `Mon, 23 Nov 2026 12:00:00 GMT`.
 pub fn http_date(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -232,8 +259,9 @@ pub fn http_date(t: SystemTime) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        [(m - 1) as usize];
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][(m - 1) as usize];
     format!(
         "{weekday}, {d:02} {month} {y} {:02}:{:02}:{:02} GMT",
         rem / 3600,

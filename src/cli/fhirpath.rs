@@ -1,0 +1,95 @@
+//! `fhirpipe fhirpath EXPR [FILE]`: evaluates an expression on a JSON resource, or on every line
+//! of an NDJSON file (stdin when FILE is absent), and prints one JSON array per resource. For
+//! debugging de-identification rules and views. Exit codes: 2 bad expression (position shown),
+//! 3 I/O, 5 invalid JSON input.
+
+use crate::exit::ExitCode;
+use crate::fhirpath::{to_json, Expression};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+/// Arguments of `fhirpipe fhirpath`.
+#[derive(Debug, clap::Args)]
+pub struct FhirpathArgs {
+    /// The FHIRPath expression, e.g. "Patient.name.where(use='official').given.first()".
+    expression: String,
+    /// A JSON resource or an NDJSON file (one resource per line); stdin when absent.
+    file: Option<PathBuf>,
+}
+
+/// The expression with a caret under byte `pos`.
+fn pointed(expr: &str, pos: usize) -> String {
+    let col = expr[..pos.min(expr.len())].chars().count();
+    format!("  {expr}\n  {}^", " ".repeat(col))
+}
+
+/// Evaluates one JSON text; `Err((message, exit code))`.
+fn eval_one(expr: &Expression, text: &[u8], out: &mut String) -> Result<(), (String, ExitCode)> {
+    let mut bytes = text.to_vec();
+    let tape = simd_json::to_tape(&mut bytes)
+        .map_err(|e| (format!("invalid JSON: {e}"), ExitCode::InvalidInput))?;
+    let items = expr.evaluate(tape.as_value()).map_err(|e| {
+        (
+            format!("evaluation failed {e}\n{}", pointed(expr.source(), e.pos)),
+            ExitCode::Usage,
+        )
+    })?;
+    out.push_str(&to_json(&items));
+    out.push('\n');
+    Ok(())
+}
+
+/// Runs the command; returns the exit code.
+pub fn run(a: FhirpathArgs) -> i32 {
+    let expr = match Expression::parse(&a.expression) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!(
+                "fhirpipe: bad expression {e}\n{}",
+                pointed(&a.expression, e.pos)
+            );
+            return ExitCode::Usage.code();
+        }
+    };
+    let mut input = Vec::new();
+    let read = match &a.file {
+        Some(p) => std::fs::File::open(p).and_then(|mut f| f.read_to_end(&mut input)),
+        None => std::io::stdin().read_to_end(&mut input),
+    };
+    let source = a
+        .file
+        .as_ref()
+        .map_or("stdin".to_string(), |p| p.display().to_string());
+    if let Err(e) = read {
+        eprintln!("fhirpipe: cannot read {source}: {e}");
+        return ExitCode::Io.code();
+    }
+    let mut out = String::new();
+    // One JSON document (possibly pretty-printed) first; otherwise NDJSON, line by line.
+    let whole = eval_one(&expr, &input, &mut out);
+    let result = match whole {
+        Err((_, ExitCode::InvalidInput)) => {
+            out.clear();
+            let mut r = Ok(());
+            for (n, line) in input.split(|b| *b == b'\n').enumerate() {
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                if let Err((m, code)) = eval_one(&expr, line, &mut out) {
+                    r = Err((format!("{source} line {}: {m}", n + 1), code));
+                    break;
+                }
+            }
+            r
+        }
+        other => other,
+    };
+    let _ = std::io::stdout().write_all(out.as_bytes());
+    match result {
+        Ok(()) => ExitCode::Success.code(),
+        Err((m, code)) => {
+            eprintln!("fhirpipe: {m}");
+            code.code()
+        }
+    }
+}

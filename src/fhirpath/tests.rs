@@ -1,0 +1,136 @@
+//! Feature tests of the engine: each evaluates an expression on a small resource and compares
+//! the JSON of the result exactly.
+
+use super::{to_json, Expression};
+
+const PATIENT: &str = r##"{"resourceType":"Patient","id":"p1","active":true,"gender":"male","birthDate":"1974-12-25",
+"_birthDate":{"extension":[{"url":"http://x/time","valueDateTime":"1974-12-25T14:35:45-05:00"}]},
+"name":[{"use":"official","family":"Chalmers","given":["Peter","James"]},{"use":"usual","given":["Jim"]}],
+"contained":[{"resourceType":"Organization","id":"o1","name":"Acme"}],"managingOrganization":{"reference":"#o1"}}"##;
+
+const OBSERVATION: &str = r#"{"resourceType":"Observation","id":"o","status":"final",
+"code":{"coding":[{"system":"http://loinc.org","code":"29463-7"},{"system":"http://snomed.info/sct","code":"27113001"}]},
+"valueQuantity":{"value":185.5,"unit":"lbs","system":"http://unitsofmeasure.org","code":"[lb_av]"},
+"effectiveDateTime":"2016-03-28"}"#;
+
+fn eval(resource: &str, expr: &str) -> String {
+    let mut bytes = resource.as_bytes().to_vec();
+    let tape = simd_json::to_tape(&mut bytes).unwrap();
+    let e = Expression::parse(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
+    match e.evaluate(tape.as_value()) {
+        Ok(v) => to_json(&v),
+        Err(e) => format!("error {e}"),
+    }
+}
+
+fn p(expr: &str) -> String {
+    eval(PATIENT, expr)
+}
+
+#[test]
+fn navigation() {
+    assert_eq!(p("Patient.name.given"), r#"["Peter","James","Jim"]"#);
+    assert_eq!(
+        p("name.where(use='official').given.first()"),
+        r#"["Peter"]"#
+    );
+    assert_eq!(p("Observation.status"), "[]");
+    assert_eq!(p("Patient.name[1].given"), r#"["Jim"]"#);
+    assert_eq!(eval(OBSERVATION, "Observation.value.value"), "[185.5]");
+    assert_eq!(
+        eval(OBSERVATION, "Observation.effective"),
+        r#"["2016-03-28"]"#
+    );
+    assert_eq!(
+        eval(
+            OBSERVATION,
+            "Observation.code.coding.where(system='http://loinc.org').code"
+        ),
+        r#"["29463-7"]"#
+    );
+}
+
+#[test]
+fn primitive_extensions_and_types() {
+    assert_eq!(
+        p("Patient.birthDate.extension('http://x/time').value"),
+        r#"["1974-12-25T14:35:45-05:00"]"#
+    );
+    assert_eq!(p("Patient.birthDate.hasValue()"), "[true]");
+    assert_eq!(p("Patient.birthDate < @1975"), "[true]");
+    assert_eq!(p("Patient.gender.is(code)"), "[true]");
+    assert_eq!(p("Patient.gender.as(string)"), "[]");
+    assert_eq!(p("Patient.active.type().name"), r#"["boolean"]"#);
+    assert_eq!(
+        p("Patient.gender.ofType(string1)"),
+        "error at 15: unknown type string1"
+    );
+    assert_eq!(
+        eval(
+            OBSERVATION,
+            "Observation.value.ofType(Quantity).value > 100"
+        ),
+        "[true]"
+    );
+    assert_eq!(eval(OBSERVATION, "Observation.value is Quantity"), "[true]");
+    assert_eq!(p("managingOrganization.resolve().name"), r#"["Acme"]"#);
+}
+
+#[test]
+fn operators_and_literals() {
+    assert_eq!(p("1 + 2 * 3"), "[7]");
+    assert_eq!(p("1 / 3"), "[0.33333333]");
+    assert_eq!(p("0.1 + 0.2 = 0.3"), "[true]");
+    assert_eq!(p("'a' & {} & 'b'"), r#"["ab"]"#);
+    assert_eq!(p("@2012-04 = @2012-04-15"), "[]");
+    assert_eq!(p("@1973-12-25 + 7 days"), r#"["1974-01-01"]"#);
+    assert_eq!(p("4 'g' = 4000 'mg'"), "[true]");
+    assert_eq!(p("7 days = 1 week"), "[true]");
+    assert_eq!(p("(1 | 2 | 2).count()"), "[2]");
+    assert_eq!(p("{} and false"), "[false]");
+    assert_eq!(p("{} or false"), "[]");
+    assert_eq!(p("'abc' ~ 'ABC'"), "[true]");
+    assert_eq!(
+        p("1 < 'a'"),
+        "error at 2: cannot compare Integer with String"
+    );
+    assert_eq!(p("Patient.name.given = 'Peter'"), "[false]");
+    assert_eq!(
+        p("Patient.name.given < 'x'"),
+        "error at 19: a comparison expects a single item, found 3"
+    );
+}
+
+#[test]
+fn functions() {
+    assert_eq!(p("Patient.name.given.count()"), "[3]");
+    assert_eq!(p("(1 | 2 | 3).aggregate($this + $total, 0)"), "[6]");
+    assert_eq!(p("'a,b'.split(',').join('|')"), r#"["a|b"]"#);
+    assert_eq!(p("'abc'.substring(1)"), r#"["bc"]"#);
+    assert_eq!(p("'abc'.matches('^a.c$')"), "[true]");
+    assert_eq!(p("'a1b2'.replaceMatches('[0-9]', '#')"), r#"["a#b#"]"#);
+    assert_eq!(p("iif(true, 1, 2)"), "[1]");
+    assert_eq!(p("'5'.toInteger() + 1"), "[6]");
+    assert_eq!(p("1 week.toString()"), r#"["1 week"]"#);
+    assert_eq!(
+        p("2.5 'mg'"),
+        r#"[{"value":2.5,"unit":"mg","system":"http://unitsofmeasure.org","code":"mg"}]"#
+    );
+    assert_eq!(p("16.log(2)"), "[4]");
+    assert_eq!(p("2.power(10)"), "[1024]");
+    assert_eq!(p("(1 | 2).single()"), "error at 8: single() found 2 items");
+    assert_eq!(p("name.select(given.take(1))"), r#"["Peter","Jim"]"#);
+    assert_eq!(p("contained.children().count()"), "[2]");
+    assert_eq!(p("%resource.id"), r#"["p1"]"#);
+    assert_eq!(p("%loinc"), r#"["http://loinc.org"]"#);
+    assert_eq!(
+        p("%`vs-administrative-gender`"),
+        r#"["http://hl7.org/fhir/ValueSet/administrative-gender"]"#
+    );
+}
+
+#[test]
+fn expressions_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Expression>();
+}

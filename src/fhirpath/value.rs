@@ -1,0 +1,302 @@
+//! What expressions evaluate to: collections of [`Item`]s, each either a borrowed JSON node of the
+//! resource (with its FHIR type name when known, and the `_element` sibling holding a
+//! primitive's id and extensions) or a computed value. Also the JSON printing of results.
+
+use super::decimal::Decimal;
+use super::quantity::calendar_to_ucum;
+use super::temporal::{Kind, Temporal};
+use simd_json::prelude::*;
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// A JSON value inside a parsed resource (a view into the simd-json tape).
+pub type Json<'a> = simd_json::tape::Value<'a, 'a>;
+
+/// A node of the resource.
+#[derive(Debug, Clone, Copy)]
+pub struct Node<'a> {
+    /// The JSON value; `None` for a primitive that only has an `_element` (id, extensions).
+    pub value: Option<Json<'a>>,
+    /// The `_element` object of a primitive.
+    pub ext: Option<Json<'a>>,
+    /// The FHIR type name, `""` when unknown.
+    pub ty: &'a str,
+}
+
+/// One item of a collection.
+#[derive(Debug, Clone)]
+pub enum Item<'a> {
+    /// A node of the resource.
+    Node(Node<'a>),
+    /// `System.Boolean`.
+    Bool(bool),
+    /// `System.Integer`.
+    Int(i64),
+    /// `System.Decimal`.
+    Dec(Decimal),
+    /// `System.String`.
+    Str(Cow<'a, str>),
+    /// `System.Date`, `System.DateTime`, `System.Time`.
+    Temporal(Temporal),
+    /// `System.Quantity`: value and unit (UCUM code or calendar word).
+    Quantity(Decimal, Cow<'a, str>),
+    /// The result of `type()`: namespace and name.
+    Type(&'static str, Cow<'a, str>),
+}
+
+/// A collection.
+pub type Items<'a> = Vec<Item<'a>>;
+
+fn json_number(v: Json<'_>) -> Option<Item<'static>> {
+    if let Some(i) = v.as_i64() {
+        return Some(Item::Int(i));
+    }
+    if let Some(u) = v.as_u64() {
+        return Some(Item::Dec(Decimal::new(u as i128, 0)));
+    }
+    v.as_f64().and_then(Decimal::from_f64).map(Item::Dec)
+}
+
+impl<'a> Node<'a> {
+    /// The primitive value as a computed item (by FHIR type where known), or the Quantity of a
+    /// Quantity-shaped object; `None` for other objects and arrays.
+    pub fn primitive(&self) -> Option<Item<'a>> {
+        let v = self.value?;
+        if let Some(s) = v.into_string() {
+            let t = match self.ty {
+                "date" => Temporal::parse_date(s).or_else(|| Temporal::parse_datetime(s, false)),
+                "dateTime" | "instant" => Temporal::parse_datetime(s, false),
+                "time" => Temporal::parse_time(s),
+                _ => None,
+            };
+            return Some(t.map_or(Item::Str(Cow::Borrowed(s)), Item::Temporal));
+        }
+        if let Some(b) = v.as_bool() {
+            return Some(Item::Bool(b));
+        }
+        if v.is_object() {
+            if self.ty == "Quantity"
+                || crate::fhirpath::types::is_subtype(
+                    &crate::fhirpath::types::Fallback,
+                    self.ty,
+                    "Quantity",
+                )
+            {
+                let value = v.get("value").and_then(json_number)?;
+                let value = match value {
+                    Item::Int(i) => Decimal::from_int(i),
+                    Item::Dec(d) => d,
+                    _ => return None,
+                };
+                let unit = v
+                    .get("code")
+                    .or_else(|| v.get("unit"))
+                    .and_then(|u| u.into_string())
+                    .unwrap_or("1");
+                return Some(Item::Quantity(value, Cow::Borrowed(unit)));
+            }
+            return None;
+        }
+        if v.is_array() || v.is_null() {
+            return None;
+        }
+        match json_number(v)? {
+            Item::Int(i) if self.ty == "decimal" => Some(Item::Dec(Decimal::from_int(i))),
+            other => Some(other),
+        }
+    }
+}
+
+impl<'a> Item<'a> {
+    /// A node of the resource with a known or unknown type.
+    pub fn node(value: Json<'a>, ty: &'a str) -> Self {
+        Item::Node(Node {
+            value: Some(value),
+            ext: None,
+            ty,
+        })
+    }
+
+    /// The value seen as a System type: primitives of nodes are converted, complex nodes stay.
+    pub fn prim(&self) -> Cow<'_, Item<'a>> {
+        match self {
+            Item::Node(n) => match n.primitive() {
+                Some(p) => Cow::Owned(p),
+                None => Cow::Borrowed(self),
+            },
+            _ => Cow::Borrowed(self),
+        }
+    }
+
+    /// The text of a string item (or a string node).
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Item::Str(s) => Some(s),
+            Item::Node(n) => n.value.and_then(|v| v.into_string()),
+            _ => None,
+        }
+    }
+
+    /// The JSON object of a node.
+    pub fn object(&self) -> Option<Json<'a>> {
+        match self {
+            Item::Node(Node { value: Some(v), .. }) if v.is_object() => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// `(namespace, name)` of the item's type.
+    pub fn type_name(&self) -> (&'static str, &str) {
+        match self {
+            Item::Node(n) => {
+                if !n.ty.is_empty() {
+                    return ("FHIR", n.ty);
+                }
+                match n.value {
+                    Some(v) if v.is_str() => ("FHIR", "string"),
+                    Some(v) if v.is_bool() => ("FHIR", "boolean"),
+                    Some(v) if v.as_i64().is_some() => ("FHIR", "integer"),
+                    Some(v) if v.as_f64().is_some() => ("FHIR", "decimal"),
+                    _ => ("FHIR", "Element"),
+                }
+            }
+            Item::Bool(_) => ("System", "Boolean"),
+            Item::Int(_) => ("System", "Integer"),
+            Item::Dec(_) => ("System", "Decimal"),
+            Item::Str(_) => ("System", "String"),
+            Item::Temporal(t) => (
+                "System",
+                match t.kind {
+                    Kind::Date => "Date",
+                    Kind::DateTime => "DateTime",
+                    Kind::Time => "Time",
+                },
+            ),
+            Item::Quantity(..) => ("System", "Quantity"),
+            Item::Type(..) => ("System", "Object"),
+        }
+    }
+
+    /// Appends the item as JSON.
+    pub fn write_json(&self, out: &mut String) {
+        match self {
+            Item::Node(n) => match n.value {
+                Some(v) => write_value(v, out),
+                None => match n.ext {
+                    Some(e) => write_value(e, out),
+                    None => out.push_str("null"),
+                },
+            },
+            Item::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Item::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Item::Dec(d) => {
+                let _ = write!(out, "{d}");
+            }
+            Item::Str(s) => write_str(s, out),
+            Item::Temporal(t) => write_str(&t.to_string(), out),
+            Item::Quantity(v, u) => {
+                let code = calendar_to_ucum(u);
+                if code == "year" || code == "month" {
+                    let _ = write!(out, "{{\"value\":{v},\"unit\":");
+                    write_str(u, out);
+                } else {
+                    let _ = write!(out, "{{\"value\":{v},\"unit\":");
+                    write_str(u, out);
+                    out.push_str(",\"system\":\"http://unitsofmeasure.org\",\"code\":");
+                    write_str(code, out);
+                }
+                out.push('}');
+            }
+            Item::Type(ns, name) => {
+                let _ = write!(out, "{{\"namespace\":\"{ns}\",\"name\":");
+                write_str(name, out);
+                out.push('}');
+            }
+        }
+    }
+}
+
+/// Appends a JSON string literal.
+pub fn write_str(s: &str, out: &mut String) {
+    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
+}
+
+/// Appends a JSON value of the tape.
+pub fn write_value(v: Json<'_>, out: &mut String) {
+    if let Some(o) = v.as_object() {
+        out.push('{');
+        for (i, (k, x)) in o.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_str(k, out);
+            out.push(':');
+            write_value(x, out);
+        }
+        out.push('}');
+    } else if let Some(a) = v.as_array() {
+        out.push('[');
+        for (i, x) in a.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_value(x, out);
+        }
+        out.push(']');
+    } else if let Some(s) = v.into_string() {
+        write_str(s, out);
+    } else if let Some(b) = v.as_bool() {
+        out.push_str(if b { "true" } else { "false" });
+    } else if let Some(i) = v.as_i64() {
+        let _ = write!(out, "{i}");
+    } else if let Some(u) = v.as_u64() {
+        let _ = write!(out, "{u}");
+    } else if let Some(d) = v.as_f64().and_then(Decimal::from_f64) {
+        let _ = write!(out, "{d}");
+    } else {
+        out.push_str("null");
+    }
+}
+
+/// A collection as a JSON array.
+pub fn to_json(items: &[Item<'_>]) -> String {
+    let mut out = String::from("[");
+    for (i, it) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        it.write_json(&mut out);
+    }
+    out.push(']');
+    out
+}
+
+/// Deep equality of two JSON values (numbers by value).
+pub fn json_equal(a: Json<'_>, b: Json<'_>) -> bool {
+    if let (Some(x), Some(y)) = (a.as_object(), b.as_object()) {
+        return x.len() == y.len()
+            && x.iter()
+                .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)));
+    }
+    if let (Some(x), Some(y)) = (a.as_array(), b.as_array()) {
+        return x.len() == y.len() && x.iter().zip(y.iter()).all(|(v, w)| json_equal(v, w));
+    }
+    if let (Some(x), Some(y)) = (a.as_str(), b.as_str()) {
+        return x == y;
+    }
+    match (json_number(a), json_number(b)) {
+        (Some(x), Some(y)) => numeric(&x) == numeric(&y),
+        _ => a.as_bool().is_some() && a.as_bool() == b.as_bool() || (a.is_null() && b.is_null()),
+    }
+}
+
+/// An Int or Dec as a decimal.
+pub fn numeric(i: &Item<'_>) -> Option<Decimal> {
+    match i {
+        Item::Int(v) => Some(Decimal::from_int(*v)),
+        Item::Dec(d) => Some(*d),
+        _ => None,
+    }
+}
