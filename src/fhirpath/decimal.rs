@@ -129,6 +129,36 @@ impl Decimal {
         Decimal::new(-self.mantissa, self.scale)
     }
 
+    /// FHIRPath `lowBoundary(precision)` / `highBoundary(precision)`: the value's
+    /// uncertainty interval from the digits it was written with (`1.587` means
+    /// [1.5865, 1.5875)), written with `precision` digits after the point: padded with
+    /// zeros, or cut (the low boundary toward zero, the high one rounded half up, mirrored
+    /// for negative values, as the official suite expects). `None` outside 0..=28 digits.
+    pub fn boundary(&self, high: bool, precision: u32) -> Option<Self> {
+        if precision > MAX_SCALE {
+            return None;
+        }
+        if self.mantissa < 0 {
+            return self.neg().boundary(!high, precision).map(|d| d.neg());
+        }
+        let (b, scale) = if self.mantissa == 0 {
+            (if high { 5 } else { -5 }, 1)
+        } else {
+            let m = self.mantissa.checked_mul(10)?;
+            (if high { m.checked_add(5)? } else { m - 5 }, self.scale + 1)
+        };
+        if precision >= scale {
+            return Some(Decimal::new(
+                b.checked_mul(pow10(precision - scale)?)?,
+                precision,
+            ));
+        }
+        let unit = pow10(scale - precision)?;
+        let (q, r) = (b / unit, (b % unit).abs());
+        let up = high && r.checked_mul(2)? >= unit;
+        Some(Decimal::new(if up { q + b.signum() } else { q }, precision))
+    }
+
     /// `a * b`.
     pub fn mul(&self, o: &Self) -> Option<Self> {
         let mut d = Decimal::new(self.mantissa.checked_mul(o.mantissa)?, self.scale + o.scale);
@@ -255,6 +285,27 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         Decimal::parse(s).unwrap()
+    }
+
+    #[test]
+    fn boundaries_follow_the_written_precision() {
+        let lo = |v: &str, p| d(v).boundary(false, p).map(|x| x.to_string());
+        let hi = |v: &str, p| d(v).boundary(true, p).map(|x| x.to_string());
+        assert_eq!(lo("1.587", 8).as_deref(), Some("1.58650000"));
+        assert_eq!(lo("1.587", 2).as_deref(), Some("1.58"));
+        assert_eq!(lo("1.587", 0).as_deref(), Some("1"));
+        assert_eq!(lo("-1.587", 2).as_deref(), Some("-1.59"));
+        assert_eq!(lo("-1.587", 0).as_deref(), Some("-2"));
+        assert_eq!(lo("120", 2).as_deref(), Some("119.50"));
+        assert_eq!(lo("12.500", 4).as_deref(), Some("12.4995"));
+        assert_eq!(lo("0.0034", 1).as_deref(), Some("0.0"));
+        assert_eq!(hi("1.587", 2).as_deref(), Some("1.59"));
+        assert_eq!(hi("-1.587", 6).as_deref(), Some("-1.586500"));
+        assert_eq!(hi("1", 0).as_deref(), Some("2"));
+        assert_eq!(hi("0.0034", 1).as_deref(), Some("0.0"));
+        assert_eq!(hi("0", 2).as_deref(), Some("0.50"));
+        assert_eq!(lo("0", 1).as_deref(), Some("-0.5"));
+        assert_eq!(lo("1.587", 29), None);
     }
 
     #[test]

@@ -104,6 +104,8 @@ const FUNCTIONS: &[(&str, usize, usize)] = &[
     ("sort", 0, 8),
     ("matchesFull", 1, 1),
     ("precision", 0, 0),
+    ("lowBoundary", 0, 1),
+    ("highBoundary", 0, 1),
     ("comparable", 1, 1),
     ("hasValue", 0, 0),
     ("getValue", 0, 0),
@@ -852,6 +854,38 @@ fn scalar<'a>(
     {
         let unit = if args.is_empty() { None } else { str_arg(0)? };
         return Ok(convert_to(t, x, unit.as_deref()).into_iter().collect());
+    }
+    if let Some(high) = match name {
+        "lowBoundary" => Some(false),
+        "highBoundary" => Some(true),
+        _ => None,
+    } {
+        let precision = match args.first() {
+            Some(_) => match arg(0)? {
+                Some(Item::Int(p)) => p,
+                Some(_) => return err(pos, format!("{name}() needs an integer precision")),
+                None => return Ok(Vec::new()),
+            },
+            None => 8,
+        };
+        let Ok(precision) = u32::try_from(precision) else {
+            return Ok(Vec::new()); // a negative precision has no boundary
+        };
+        let p = x.prim().into_owned();
+        return Ok(match p {
+            Item::Quantity(v, u) => v.boundary(high, precision).map(|b| Item::Quantity(b, u)),
+            _ => match numeric(&p) {
+                Some(v) => v.boundary(high, precision).map(Item::Dec),
+                None => {
+                    return err(
+                        pos,
+                        format!("{name}() is implemented for numbers and quantities, not yet for dates and times"),
+                    )
+                }
+            },
+        }
+        .into_iter()
+        .collect());
     }
     if matches!(
         name,
