@@ -868,10 +868,22 @@ fn scalar<'a>(
             },
             None => 8,
         };
+        let p = x.prim().into_owned();
+        if let Item::Temporal(t) = &p {
+            let digits = if args.is_empty() {
+                None
+            } else {
+                Some(precision)
+            };
+            return Ok(t
+                .boundary(high, digits)
+                .map(Item::Temporal)
+                .into_iter()
+                .collect());
+        }
         let Ok(precision) = u32::try_from(precision) else {
             return Ok(Vec::new()); // a negative precision has no boundary
         };
-        let p = x.prim().into_owned();
         return Ok(match p {
             Item::Quantity(v, u) => v.boundary(high, precision).map(|b| Item::Quantity(b, u)),
             _ => match numeric(&p) {
@@ -879,7 +891,7 @@ fn scalar<'a>(
                 None => {
                     return err(
                         pos,
-                        format!("{name}() is implemented for numbers and quantities, not yet for dates and times"),
+                        format!("{name}() needs a number, quantity, date or time"),
                     )
                 }
             },

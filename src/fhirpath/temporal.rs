@@ -354,6 +354,63 @@ impl Temporal {
     }
 }
 
+impl Temporal {
+    /// FHIRPath `lowBoundary(precision)` / `highBoundary(precision)`: the earliest or latest
+    /// instant the value can stand for, at `precision` digits (Date/DateTime: 4 year, 6 month,
+    /// 8 day, 10 hour, 12 minute, 14 second, 17 millisecond; Time: 2, 4, 6, 9); `None` gives
+    /// the finest. Missing parts are filled with their first or last value (the last day of
+    /// the month included); a date-time without a zone takes the extreme zones, +14:00 for
+    /// the low boundary and -12:00 for the high one. An hour alone (`T08`, not a FHIR value)
+    /// counts as `08:00`, as the official suite expects. `None` for other precisions.
+    pub fn boundary(&self, high: bool, precision: Option<i64>) -> Option<Temporal> {
+        let level = match (self.kind, precision) {
+            (Kind::Date, None) => DAY,
+            (Kind::DateTime, None) | (Kind::Time, None) => MILLI,
+            (Kind::Time, Some(p)) => match p {
+                2 => HOUR,
+                4 => MINUTE,
+                6 => SECOND,
+                9 => MILLI,
+                _ => return None,
+            },
+            (_, Some(p)) => match p {
+                4 => YEAR,
+                6 => MONTH,
+                8 => DAY,
+                10 => HOUR,
+                12 => MINUTE,
+                14 => SECOND,
+                17 => MILLI,
+                _ => return None,
+            },
+        };
+        if self.kind == Kind::Date && level > DAY {
+            return None;
+        }
+        let mut t = *self;
+        if t.kind != Kind::Date && t.precision == HOUR {
+            t.parts[MINUTE] = 0;
+            t.precision = MINUTE;
+        }
+        for l in t.precision + 1..=level {
+            t.parts[l] = match (l, high) {
+                (MONTH, false) | (DAY, false) => 1,
+                (MONTH, true) => 12,
+                (DAY, true) => days_in_month(t.parts[YEAR], t.parts[MONTH]),
+                (HOUR, true) => 23,
+                (MINUTE, true) | (SECOND, true) => 59,
+                (MILLI, true) => 999,
+                _ => 0,
+            };
+        }
+        t.precision = level;
+        if t.kind == Kind::DateTime && level >= HOUR && t.tz.is_none() {
+            t.tz = Some(if high { -12 * 60 } else { 14 * 60 });
+        }
+        Some(t)
+    }
+}
+
 impl fmt::Display for Temporal {
     /// The FHIRPath form without `@` (`2015-02-04T14:34:28.123+10:00`, `14:34`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -419,6 +476,33 @@ mod tests {
 
     fn dt(s: &str) -> Temporal {
         Temporal::parse_datetime(s, false).unwrap()
+    }
+
+    #[test]
+    fn boundaries_fill_missing_parts_and_zones() {
+        let b = |s: &str, high, p| dt(s).boundary(high, p).map(|t| t.to_string());
+        assert_eq!(b("2016-02", true, Some(8)).as_deref(), Some("2016-02-29"));
+        assert_eq!(b("2014", false, Some(6)).as_deref(), Some("2014-01"));
+        assert_eq!(
+            b("2014-01-01T08:05", false, None).as_deref(),
+            Some("2014-01-01T08:05:00.000+14:00")
+        );
+        assert_eq!(
+            b("2014-01-01T08:05+08:00", true, Some(17)).as_deref(),
+            Some("2014-01-01T08:05:59.999+08:00")
+        );
+        assert_eq!(
+            b("2014-01-01T08:05", true, Some(8)).as_deref(),
+            Some("2014-01-01")
+        );
+        assert_eq!(b("2014-01-01T08:05", true, Some(7)), None);
+        let time = Temporal::parse_time("10:30").unwrap();
+        assert_eq!(
+            time.boundary(true, Some(9))
+                .map(|t| t.to_string())
+                .as_deref(),
+            Some("10:30:59.999")
+        );
     }
 
     #[test]
