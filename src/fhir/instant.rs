@@ -2,6 +2,7 @@
 //! since the Unix epoch, UTC. Digits beyond microseconds are truncated (Parquet keeps µs; the
 //! original text stays in the lossless resource column).
 
+use crate::util::calendar::{days_from_civil, days_in_month};
 use std::fmt;
 
 /// Why a string is not a FHIR instant.
@@ -35,26 +36,6 @@ fn expect(b: &[u8], at: usize, c: u8, what: &'static str) -> Result<(), InstantE
         Ok(())
     } else {
         Err(InstantError(what))
-    }
-}
-
-/// Days from 1970-01-01 to the given civil date (proleptic Gregorian).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        _ => 28,
     }
 }
 

@@ -1841,7 +1841,7 @@ mod tests {
 
     #[test]
     fn local_time_helper() {
-        let t = time::days_from_civil(2024, 3, 14) * DAY + 2 * HOUR; // 21:00 local the day before at -5h
+        let t = crate::util::calendar::days_from_civil(2024, 3, 14) * DAY + 2 * HOUR; // 21:00 local the day before at -5h
         let s = at_local(t, -300, 9 * HOUR);
         let mut b = Vec::new();
         time::write_datetime(&mut b, s, -300);

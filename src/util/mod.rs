@@ -1,7 +1,8 @@
-//! Small shared helpers: byte sizes written by people (`"128MB"`), human formatting, and the
-//! process's allocator settings.
+//! Small shared helpers: byte sizes written by people (`"128MB"`), human formatting, the
+//! civil calendar, and the process's allocator settings.
 
 mod alloc;
+pub mod calendar;
 mod size;
 
 pub use alloc::tune_allocator;
