@@ -300,6 +300,27 @@ impl<'a> J<'a> {
         self.end();
     }
 
+    /// `"name":[{"use":"official","family":..,"given":[..],"prefix":[prefix]}]`
+    /// (`prefix` omitted when empty).
+    pub(crate) fn k_official_name(&mut self, family: &str, given: &[&str], prefix: &str) {
+        self.k_arr("name");
+        self.obj();
+        self.k_str("use", "official");
+        self.k_str("family", family);
+        self.k_arr("given");
+        for g in given {
+            self.str(g);
+        }
+        self.end_arr();
+        if !prefix.is_empty() {
+            self.k_arr("prefix");
+            self.str(prefix);
+            self.end_arr();
+        }
+        self.end();
+        self.end_arr();
+    }
+
     /// An Identifier with a `type` from `type_system`:
     /// `{"type":{"coding":[..],"text":display},"system":..,"value":..}`.
     pub(crate) fn typed_identifier(

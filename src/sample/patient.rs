@@ -627,29 +627,19 @@ impl Gen<'_> {
         );
         j.end_arr();
         j.k_bool("active", p.death.is_none());
-        j.k_arr("name");
-        j.obj();
-        j.k_str("use", "official");
-        j.k_str("family", p.family);
-        j.k_arr("given");
-        j.str(p.given);
-        if let Some(m) = p.middle {
-            j.str(m);
+        let prefix = if years(p.end - p.birth) < 18 {
+            ""
+        } else if !p.female {
+            "Mr."
+        } else if p.married {
+            "Mrs."
+        } else {
+            "Ms."
+        };
+        match p.middle {
+            Some(m) => j.k_official_name(p.family, &[p.given, m], prefix),
+            None => j.k_official_name(p.family, &[p.given], prefix),
         }
-        j.end_arr();
-        if years(p.end - p.birth) >= 18 {
-            j.k_arr("prefix");
-            j.str(if !p.female {
-                "Mr."
-            } else if p.married {
-                "Mrs."
-            } else {
-                "Ms."
-            });
-            j.end_arr();
-        }
-        j.end();
-        j.end_arr();
         j.k_arr("telecom");
         j.contact_point("phone", &p.phone, "home");
         if !p.email.is_empty() {

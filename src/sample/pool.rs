@@ -300,20 +300,8 @@ impl Pool {
             j.end();
             j.end_arr();
             j.k_bool("active", true);
-            j.k_arr("name");
-            j.obj();
-            j.k_str("use", "official");
-            j.k_str("family", p.family);
-            j.k_arr("given");
-            j.str(p.given);
-            j.end_arr();
-            if p.credential.0 != "NP" {
-                j.k_arr("prefix");
-                j.str("Dr.");
-                j.end_arr();
-            }
-            j.end();
-            j.end_arr();
+            let prefix = if p.credential.0 == "NP" { "" } else { "Dr." };
+            j.k_official_name(p.family, &[p.given], prefix);
             j.k_arr("telecom");
             j.contact_point("phone", &org.phone, "work");
             j.end_arr();
