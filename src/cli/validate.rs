@@ -8,7 +8,7 @@ use crate::config::ValidateLevel;
 use crate::exit::ExitCode;
 use crate::fhir::resource_type_name;
 use crate::sink::dead_letter::write_entry;
-use crate::source::local::LocalSource;
+use crate::source::local::{list_files, LocalSource};
 use crate::source::SourceError;
 use crate::stage::Checker;
 use serde::Serialize;
@@ -52,20 +52,6 @@ struct Report {
 
 fn is_json_name(p: &Path) -> bool {
     p.extension().is_some_and(|e| e == "json")
-}
-
-fn json_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let path = e.path();
-        if path.is_dir() {
-            json_files(&path, out)?;
-        } else if is_json_name(&path) {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 struct State {
@@ -138,8 +124,8 @@ pub fn run(a: ValidateArgs) -> i32 {
     let mut ndjson = Vec::new();
     for p in &a.paths {
         if p.is_dir() {
-            if let Err(e) = json_files(p, &mut json) {
-                return fail(format!("cannot read {}: {e}", p.display()), ExitCode::Io);
+            if let Err(e) = list_files(p, &|name| name.ends_with(".json"), &mut json) {
+                return fail(e.to_string(), ExitCode::Io);
             }
             ndjson.push(p.clone());
         } else if !p.exists() {

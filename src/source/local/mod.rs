@@ -36,7 +36,14 @@ fn is_ndjson_name(name: &str) -> bool {
     name.ends_with(".ndjson") || name.ends_with(".ndjson.gz")
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), SourceError> {
+/// Appends the files under `dir` whose name `accept`s, recursively and sorted by name, so
+/// listings are deterministic. Hidden entries (a leading `.`, such as the sinks'
+/// `.fhirpipe-staging-*` folders) are skipped; symlinked folders are followed.
+pub fn list_files(
+    dir: &Path,
+    accept: &dyn Fn(&str) -> bool,
+    out: &mut Vec<PathBuf>,
+) -> Result<(), SourceError> {
     let io = |e| SourceError::Io {
         path: dir.to_path_buf(),
         source: e,
@@ -55,8 +62,8 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), SourceError> {
         let path = e.path();
         let ft = e.file_type().map_err(io)?;
         if ft.is_dir() || (ft.is_symlink() && path.is_dir()) {
-            walk(&path, out)?;
-        } else if is_ndjson_name(&name) {
+            list_files(&path, accept, out)?;
+        } else if accept(&name) {
             out.push(path);
         }
     }
@@ -76,7 +83,7 @@ impl LocalSource {
                 },
             })?;
             if meta.is_dir() {
-                walk(p, &mut listed)?;
+                list_files(p, &is_ndjson_name, &mut listed)?;
             } else {
                 listed.push(p.clone());
             }
