@@ -42,6 +42,13 @@ struct TypeWriter {
     seq: u32,
 }
 
+impl TypeWriter {
+    /// Bytes held for this type: rows in the encoder plus the writer's open row group.
+    fn memory(&self) -> usize {
+        self.encoder.buffered_bytes() + self.open.as_ref().map_or(0, |o| o.writer.memory_size())
+    }
+}
+
 /// Writes Parquet datasets.
 pub struct ParquetSink {
     plan: ParquetPlan,
@@ -87,13 +94,7 @@ impl ParquetSink {
     }
 
     fn buffered(&self) -> usize {
-        self.types
-            .iter()
-            .flatten()
-            .map(|t| {
-                t.encoder.buffered_bytes() + t.open.as_ref().map_or(0, |o| o.writer.memory_size())
-            })
-            .sum()
+        self.types.iter().flatten().map(TypeWriter::memory).sum()
     }
 
     /// Hands buffered rows of one type to its writer; closes the row group when asked, and the
@@ -199,15 +200,7 @@ impl Sink for ParquetSink {
                 .types
                 .iter()
                 .enumerate()
-                .filter_map(|(i, t)| {
-                    t.as_ref().map(|t| {
-                        (
-                            i,
-                            t.encoder.buffered_bytes()
-                                + t.open.as_ref().map_or(0, |o| o.writer.memory_size()),
-                        )
-                    })
-                })
+                .filter_map(|(i, t)| t.as_ref().map(|t| (i, t.memory())))
                 .max_by_key(|&(_, b)| b)
                 .map(|(i, _)| i);
             match largest {
