@@ -5,12 +5,15 @@
 //! dead letter) over bounded channels. Every input line ends written, dead-lettered or
 //! filtered, and the run report proves it. See ARCHITECTURE.md for the design.
 
+pub mod auth;
 pub mod batch;
 pub mod cli;
 pub mod config;
 pub mod exit;
 pub mod fhir;
+pub mod fhirclient;
 pub mod fhirpath;
+pub mod http;
 pub mod run;
 pub mod sample;
 pub mod sink;
