@@ -150,6 +150,33 @@ impl Azurite {
         headers: &[(&str, &str)],
         key: &str,
     ) -> std::io::Result<Response> {
+        self.send(method, path, headers, b"", key)
+    }
+
+    /// Uploads `body` as the block blob `/container/name` (one Put Blob call).
+    pub fn put_blob(&self, container: &str, name: &str, body: &[u8]) -> std::io::Result<Response> {
+        self.send(
+            "PUT",
+            &format!("/{container}/{name}"),
+            &[("x-ms-blob-type", "BlockBlob")],
+            body,
+            KEY,
+        )
+    }
+
+    /// Downloads the blob `/container/name`; the body is the blob's text.
+    pub fn get_blob(&self, container: &str, name: &str) -> std::io::Result<Response> {
+        self.request("GET", &format!("/{container}/{name}"), &[])
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        key: &str,
+    ) -> std::io::Result<Response> {
         let date = http_date(SystemTime::now());
         let mut ms: Vec<(String, String)> = vec![
             ("x-ms-date".into(), date),
@@ -161,10 +188,11 @@ impl Azurite {
                 .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())),
         );
         ms.sort();
-        let auth = shared_key(method, path, &ms, key);
+        let auth = shared_key(method, path, &ms, body.len(), key);
         let mut req = format!(
-            "{method} /{ACCOUNT}{path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\nAuthorization: {auth}\r\n",
-            self.addr
+            "{method} /{ACCOUNT}{path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\nAuthorization: {auth}\r\n",
+            self.addr,
+            body.len()
         );
         for (k, v) in &ms {
             req.push_str(&format!("{k}: {v}\r\n"));
@@ -173,6 +201,7 @@ impl Azurite {
         let mut s = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2))?;
         s.set_read_timeout(Some(Duration::from_secs(10)))?;
         s.write_all(req.as_bytes())?;
+        s.write_all(body)?;
         let mut raw = Vec::new();
         s.read_to_end(&mut raw)?;
         Response::parse(&raw)
@@ -210,8 +239,15 @@ impl Response {
     }
 }
 
-/// `Authorization: SharedKey account:signature` for a request without a body.
-fn shared_key(method: &str, path: &str, ms_headers: &[(String, String)], key: &str) -> String {
+/// `Authorization: SharedKey account:signature` for a request with a body of `len` bytes
+/// (no Content-Type, no conditions).
+fn shared_key(
+    method: &str,
+    path: &str,
+    ms_headers: &[(String, String)],
+    len: usize,
+    key: &str,
+) -> String {
     let (p, query) = path.split_once('?').unwrap_or((path, ""));
     // Azurite's path-style URLs carry the account in the path, so it appears twice.
     let mut resource = format!("/{ACCOUNT}/{ACCOUNT}{p}");
@@ -231,8 +267,14 @@ fn shared_key(method: &str, path: &str, ms_headers: &[(String, String)], key: &s
         .iter()
         .map(|(k, v)| format!("{k}:{v}\n"))
         .collect();
-    // VERB, then 11 standard headers (all empty here: no body, no conditions), then ours.
-    let to_sign = format!("{method}\n\n\n\n\n\n\n\n\n\n\n\n{headers}{resource}");
+    // VERB, then 11 standard headers (all empty but Content-Length, which is empty when 0),
+    // then ours.
+    let cl = if len == 0 {
+        String::new()
+    } else {
+        len.to_string()
+    };
+    let to_sign = format!("{method}\n\n\n{cl}\n\n\n\n\n\n\n\n\n{headers}{resource}");
     let key = base64::engine::general_purpose::STANDARD
         .decode(key)
         .expect("account keys are base64");

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod azurite;
+pub mod fhir_server;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
