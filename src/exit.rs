@@ -19,6 +19,8 @@ pub enum ExitCode {
     InvalidInput = 5,
     /// A bug in fhirpipe (a worker panicked); nothing was committed. Please report it.
     Internal = 6,
+    /// `fhirpipe doctor` found a problem with an endpoint (each printed with its fix).
+    CheckFailed = 7,
 }
 
 impl ExitCode {

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod batch;
 pub mod cli;
 pub mod config;
+pub mod doctor;
 pub mod exit;
 pub mod fhir;
 pub mod fhirclient;

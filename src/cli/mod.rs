@@ -1,7 +1,8 @@
-//! The command line: `run`, `check`, `sample`, `validate`, `fhirpath`. Parses flags (clap),
+//! The command line: `run`, `check`, `doctor`, `sample`, `validate`, `fhirpath`. Parses flags (clap),
 //! turns them into checked settings, runs, prints, and returns the exit code. `main` only
 //! calls [`main`].
 
+mod doctor;
 mod fhirpath;
 mod sample;
 mod validate;
@@ -19,7 +20,7 @@ use std::path::PathBuf;
 #[command(
     after_help = "Exit codes: 0 success; 1 success with dead-lettered lines; 2 usage or \
 pipeline definition error; 3 I/O error; 4 conservation check failed; 5 invalid input with \
-on_invalid = \"fail\"; 6 internal error."
+on_invalid = \"fail\"; 6 internal error; 7 `doctor` found a problem."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -50,6 +51,8 @@ enum Command {
         #[arg(long = "set", value_name = "PATH=VALUE")]
         sets: Vec<String>,
     },
+    /// Check the FHIR endpoints of a pipeline: DNS, connection, TLS, /metadata, clock, token, roles.
+    Doctor(doctor::DoctorArgs),
     /// Generate realistic synthetic FHIR R4 NDJSON (patients with linked resources and notes).
     Sample(sample::SampleArgs),
     /// Validate NDJSON files/folders or .json resources against the R4 structure.
@@ -122,6 +125,7 @@ pub fn main() -> i32 {
             }
             code
         }
+        Command::Doctor(args) => doctor::run(args),
         Command::Sample(args) => sample::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Fhirpath(args) => fhirpath::run(args),

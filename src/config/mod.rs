@@ -17,8 +17,8 @@ pub mod raw;
 
 pub use error::ConfigError;
 pub use plan::{
-    Compression, DeadLetterPlan, NdjsonPlan, OnInvalid, ParquetPlan, Plan, SinkKindPlan, SinkPlan,
-    SourcePlan, ValidateLevel,
+    Compression, DeadLetterPlan, FhirEndpointPlan, FhirExportPlan, FhirImportPlan, NdjsonPlan,
+    OnInvalid, ParquetPlan, Plan, SinkKindPlan, SinkPlan, SourcePlan, ValidateLevel,
 };
 
 use std::path::Path;

@@ -6,6 +6,8 @@ use super::locate::Locator;
 use super::raw::{ByteSize, RawLevel, RawOnInvalid, RawPipeline, RawSink, RawSource};
 use super::ConfigError;
 use crate::fhir::{resource_type_index, TypeIdx, RESOURCE_TYPES};
+use crate::sink::fhir_import::FhirImportSinkConfig;
+use crate::source::fhir_export::{ExportLevel, FhirExportSourceConfig};
 use crate::util::{format_bytes, parse_byte_size};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -45,6 +47,45 @@ pub enum SourcePlan {
         /// Types kept (others filtered), `None` = all.
         types: Option<Vec<TypeIdx>>,
     },
+    /// A FHIR service's `$export`.
+    FhirExport(FhirExportPlan),
+}
+
+/// A checked FHIR endpoint: base URL (no trailing slash), auth, expected audience.
+#[derive(Debug, Clone)]
+pub struct FhirEndpointPlan {
+    /// The dotted path of its config (`source`, `sinks.target`), for messages.
+    pub field: String,
+    /// Base URL without a trailing slash.
+    pub url: String,
+    /// How the token is obtained.
+    pub auth: crate::auth::AuthConfig,
+    /// Audience override.
+    pub audience: Option<String>,
+}
+
+/// Checked `fhir_export` source.
+#[derive(Debug, Clone)]
+pub struct FhirExportPlan {
+    /// The service.
+    pub endpoint: FhirEndpointPlan,
+    /// Path below the base: `$export`, `Patient/$export` or `Group/{id}/$export`.
+    pub operation_path: String,
+    /// Query parameters (`_type`, `_since`, …), in order.
+    pub query: Vec<(String, String)>,
+}
+
+/// Checked `fhir_import` sink.
+#[derive(Debug, Clone)]
+pub struct FhirImportPlan {
+    /// The service.
+    pub endpoint: FhirEndpointPlan,
+    /// `InitialLoad` or `IncrementalLoad`.
+    pub mode: crate::sink::fhir_import::ImportMode,
+    /// Staging folder URL (no query string).
+    pub staging: String,
+    /// Target staged file size.
+    pub chunk_size: u64,
 }
 
 /// Validation level.
@@ -81,6 +122,8 @@ pub enum SinkKindPlan {
     Parquet(ParquetPlan),
     /// NDJSON files.
     Ndjson(NdjsonPlan),
+    /// A FHIR service's `$import`.
+    FhirImport(FhirImportPlan),
 }
 
 /// Parquet compression.
@@ -188,6 +231,149 @@ impl Ctx<'_> {
         }
         Ok(PathBuf::from(p))
     }
+}
+
+/// An http(s) URL without query or fragment; plain http only for loopback (tests, tunnels).
+fn endpoint_url(ctx: &Ctx, field: &[&str], text: &str, what: &str) -> Result<String, ConfigError> {
+    let url = reqwest::Url::parse(text.trim()).map_err(|e| {
+        ctx.err(
+            field,
+            format!("`{text}` is not a URL ({e})"),
+            format!("write the {what} as https://host/path"),
+        )
+    })?;
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+        return Err(ctx.err(
+            field,
+            format!("`{text}` is not an https URL"),
+            format!("write the {what} as https://…; plain http is only accepted for 127.0.0.1/localhost"),
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ctx.err(
+            field,
+            format!("the {what} has a query string or fragment"),
+            "remove everything from `?` on (credentials go in the auth table, never in URLs)",
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+fn instant(ctx: &Ctx, field: &[&str], v: &Option<String>) -> Result<(), ConfigError> {
+    if let Some(t) = v {
+        if crate::fhir::parse_instant_micros(t).is_err() {
+            return Err(ctx.err(
+                field,
+                format!("`{t}` is not a FHIR instant"),
+                "write a full instant with time zone, e.g. 2026-11-01T00:00:00Z",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn fhir_export(ctx: &Ctx, c: &FhirExportSourceConfig) -> Result<FhirExportPlan, ConfigError> {
+    let url = endpoint_url(ctx, &["source", "url"], &c.url, "FHIR service URL")?;
+    let operation_path = match (c.level, &c.group) {
+        (ExportLevel::System, None) => "$export".to_string(),
+        (ExportLevel::Patient, None) => "Patient/$export".to_string(),
+        (ExportLevel::Group, Some(g)) if !g.trim().is_empty() => {
+            format!("Group/{}/$export", g.trim())
+        }
+        (ExportLevel::Group, _) => {
+            return Err(ctx.err(
+                &["source", "group"],
+                "level = \"group\" needs the Group id".into(),
+                "add group = \"<Group id>\"",
+            ))
+        }
+        (_, Some(_)) => {
+            return Err(ctx.err(
+                &["source", "group"],
+                "`group` is set but the level is not \"group\"".into(),
+                "set level = \"group\", or remove `group`",
+            ))
+        }
+    };
+    let mut query = Vec::new();
+    if let Some(t) = &c.types {
+        type_list(ctx, &["source", "types"], t)?;
+        query.push(("_type".to_string(), t.join(",")));
+    }
+    instant(ctx, &["source", "since"], &c.since)?;
+    instant(ctx, &["source", "till"], &c.till)?;
+    if let Some(s) = &c.since {
+        query.push(("_since".to_string(), s.clone()));
+    }
+    if let Some(s) = &c.till {
+        query.push(("_till".to_string(), s.clone()));
+    }
+    if let Some(f) = &c.type_filter {
+        if c.types.is_none() {
+            return Err(ctx.err(
+                &["source", "type_filter"],
+                "`type_filter` without `types`".into(),
+                "list the types too: the service refuses _typeFilter without _type",
+            ));
+        }
+        for q in f {
+            query.push(("_typeFilter".to_string(), q.clone()));
+        }
+    }
+    if let Some(cn) = &c.container {
+        query.push(("_container".to_string(), cn.clone()));
+    }
+    Ok(FhirExportPlan {
+        endpoint: FhirEndpointPlan {
+            field: "source".into(),
+            url,
+            auth: c.auth.clone(),
+            audience: c.audience.clone(),
+        },
+        operation_path,
+        query,
+    })
+}
+
+fn fhir_import(
+    ctx: &Ctx,
+    name: &str,
+    c: &FhirImportSinkConfig,
+) -> Result<FhirImportPlan, ConfigError> {
+    let f = |k: &'static str| ["sinks", name, k];
+    let url = endpoint_url(ctx, &f("url"), &c.url, "FHIR service URL")?;
+    let staging = endpoint_url(ctx, &f("staging"), &c.staging, "staging folder URL")?;
+    let has_container = reqwest::Url::parse(&staging)
+        .ok()
+        .and_then(|u| {
+            u.path_segments()
+                .map(|mut s| s.next().is_some_and(|c| !c.is_empty()))
+        })
+        .unwrap_or(false);
+    if !has_container {
+        return Err(ctx.err(
+            &f("staging"),
+            "the staging URL names no container".into(),
+            "write https://<account>.blob.core.windows.net/<container>/<prefix>",
+        ));
+    }
+    Ok(FhirImportPlan {
+        endpoint: FhirEndpointPlan {
+            field: format!("sinks.{name}"),
+            url,
+            auth: c.auth.clone(),
+            audience: c.audience.clone(),
+        },
+        mode: c.mode,
+        staging,
+        chunk_size: ctx.size(
+            &f("chunk_size"),
+            &c.chunk_size,
+            256_000_000,
+            (1_000_000, 1_000_000_000),
+        )?,
+    })
 }
 
 /// A size as people write it in a definition: `1GiB`, `64KiB`, `1MB`, else bytes.
@@ -325,6 +511,7 @@ pub(crate) fn check(
             };
             SourcePlan::Local { paths, types }
         }
+        RawSource::FhirExport(c) => SourcePlan::FhirExport(fhir_export(&ctx, c)?),
     };
 
     let mut sinks = Vec::new();
@@ -371,6 +558,7 @@ pub(crate) fn check(
                     gzip: c.gzip,
                 })
             }
+            RawSink::FhirImport(c) => SinkKindPlan::FhirImport(fhir_import(&ctx, name, c)?),
         };
         sinks.push(SinkPlan {
             name: name.clone(),
@@ -410,12 +598,13 @@ pub(crate) fn check(
     // Two outputs in one folder would delete each other's files at commit.
     let mut outs: Vec<(String, PathBuf)> = sinks
         .iter()
-        .map(|s| {
+        .filter_map(|s| {
             let p = match &s.kind {
                 SinkKindPlan::Parquet(p) => p.path.clone(),
                 SinkKindPlan::Ndjson(n) => n.path.clone(),
+                SinkKindPlan::FhirImport(_) => return None,
             };
-            (format!("sinks.{}.path", s.name), p)
+            Some((format!("sinks.{}.path", s.name), p))
         })
         .collect();
     if let Some(d) = &dead_letter {
@@ -481,6 +670,18 @@ impl fmt::Display for Plan {
                     )?;
                 }
             }
+            SourcePlan::FhirExport(e) => {
+                let q: Vec<String> = e.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                writeln!(
+                    f,
+                    "  source: fhir_export {}/{}{}{} (auth: {})",
+                    e.endpoint.url,
+                    e.operation_path,
+                    if q.is_empty() { "" } else { "?" },
+                    q.join("&"),
+                    e.endpoint.auth.method()
+                )?;
+            }
         }
         writeln!(
             f,
@@ -517,6 +718,16 @@ impl fmt::Display for Plan {
                     n.path.display(),
                     if n.gzip { ".gz" } else { "" },
                     format_bytes(n.target_file_size)
+                )?,
+                SinkKindPlan::FhirImport(i) => writeln!(
+                    f,
+                    "  sink {}: fhir_import → {}/$import ({}, staged in {} as files up to {}, auth: {})",
+                    s.name,
+                    i.endpoint.url,
+                    i.mode.as_str(),
+                    i.staging,
+                    format_bytes(i.chunk_size),
+                    i.endpoint.auth.method()
                 )?,
             }
         }

@@ -3,8 +3,10 @@
 //! (sources, sinks) live in their component folders and are embedded here by `kind`.
 
 use crate::sink::dead_letter::DeadLetterConfig;
+use crate::sink::fhir_import::FhirImportSinkConfig;
 use crate::sink::ndjson::NdjsonSinkConfig;
 use crate::sink::parquet::ParquetSinkConfig;
+use crate::source::fhir_export::FhirExportSourceConfig;
 use crate::source::local::LocalSourceConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -61,6 +63,9 @@ pub enum RawSource {
     /// Local files and folders of `*.ndjson` / `*.ndjson.gz`.
     #[serde(rename = "local")]
     Local(LocalSourceConfig),
+    /// A FHIR service's `$export`.
+    #[serde(rename = "fhir_export")]
+    FhirExport(Box<FhirExportSourceConfig>),
 }
 
 /// `[validate]`
@@ -109,4 +114,7 @@ pub enum RawSink {
     /// Cleaned NDJSON, one file set per resource type, rolled by size.
     #[serde(rename = "ndjson")]
     Ndjson(NdjsonSinkConfig),
+    /// A FHIR service's `$import`.
+    #[serde(rename = "fhir_import")]
+    FhirImport(FhirImportSinkConfig),
 }

@@ -34,7 +34,9 @@ path = "out/dl"
 fn good_definition_with_interpolation_and_defaults() {
     let plan = load_text(GOOD, &[]).unwrap();
     assert_eq!(plan.name, "t");
-    let SourcePlan::Local { paths, types } = &plan.source;
+    let SourcePlan::Local { paths, types } = &plan.source else {
+        panic!("local source expected")
+    };
     assert_eq!(paths, &vec![std::path::PathBuf::from("/data/in")]);
     assert!(types.is_none());
     let SinkKindPlan::Parquet(p) = &plan.sinks[0].kind else {
@@ -64,7 +66,9 @@ fn set_overrides_values_arrays_and_new_keys() {
     assert_eq!(p.path, std::path::PathBuf::from("/tmp/x"));
     assert_eq!(p.compression, Compression::Zstd(3));
     assert_eq!(plan.threads, 3);
-    let SourcePlan::Local { types, .. } = &plan.source;
+    let SourcePlan::Local { types, .. } = &plan.source else {
+        panic!("local source expected")
+    };
     assert_eq!(types.as_ref().map(|t| t.len()), Some(2));
 }
 
@@ -98,7 +102,7 @@ fn unknown_sink_kind_lists_the_kinds() {
     assert_eq!(e.field.as_deref(), Some("sinks.lake.kind"));
     assert_eq!(
         e.fix,
-        "did you mean `parquet`? Accepted values: parquet, ndjson"
+        "did you mean `parquet`? Accepted values: parquet, ndjson, fhir_import"
     );
 }
 

@@ -72,6 +72,9 @@ pub enum RunError {
     /// A worker thread panicked.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The plan uses a component whose data movement is not built yet.
+    #[error("{0} can be checked (`fhirpipe check`, `fhirpipe doctor`) but not run yet: its data movement is planned in issue 5")]
+    NotRunnable(String),
 }
 
 impl RunError {
@@ -82,6 +85,7 @@ impl RunError {
             RunError::InvalidInput { .. } => ExitCode::InvalidInput,
             RunError::Conservation(_) => ExitCode::Conservation,
             RunError::Internal(_) => ExitCode::Internal,
+            RunError::NotRunnable(_) => ExitCode::Usage,
         }
     }
 }
@@ -127,6 +131,12 @@ fn open_sinks(plan: &Plan, run_id: &str) -> Result<Vec<NamedSink>, RunError> {
                 n.path.display().to_string(),
                 Box::new(NdjsonSink::create(n, run_id).map_err(wrap)?),
             ),
+            SinkKindPlan::FhirImport(_) => {
+                return Err(RunError::NotRunnable(format!(
+                    "sink `{}` (fhir_import)",
+                    s.name
+                )))
+            }
         };
         sinks.push(NamedSink {
             name: s.name.clone(),
@@ -204,7 +214,22 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> RunReport {
 }
 
 fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(), RunError> {
-    let SourcePlan::Local { paths, types } = &plan.source;
+    let (paths, types) = match &plan.source {
+        SourcePlan::Local { paths, types } => (paths, types),
+        SourcePlan::FhirExport(_) => {
+            return Err(RunError::NotRunnable("source kind fhir_export".into()))
+        }
+    };
+    if let Some(s) = plan
+        .sinks
+        .iter()
+        .find(|s| matches!(s.kind, SinkKindPlan::FhirImport(_)))
+    {
+        return Err(RunError::NotRunnable(format!(
+            "sink `{}` (fhir_import)",
+            s.name
+        )));
+    }
     let source = LocalSource::open(paths)?;
     report.bytes.input_files = source.files().len() as u64;
     let run_id = format!(

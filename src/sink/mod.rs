@@ -6,6 +6,7 @@
 //! instead of adding to it. One folder per sink kind.
 
 pub mod dead_letter;
+pub mod fhir_import;
 pub mod ndjson;
 pub mod parquet;
 mod rolling;

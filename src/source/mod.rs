@@ -2,6 +2,7 @@
 //! them as [`Chunk`](crate::batch::Chunk)s of complete lines through the shared
 //! [`LineSplitter`]. One folder per source kind.
 
+pub mod fhir_export;
 pub mod lines;
 pub mod local;
 
