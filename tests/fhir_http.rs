@@ -180,7 +180,7 @@ fn issue5_kick_off_post_is_retried_on_429_but_not_on_500() {
         let err = fhir.kick_off_import(&body).await.unwrap_err().to_string();
         // The retry reached the real handler, which rejects the empty input list.
         assert!(
-            err.contains("HTTP 400 Bad Request (gave up after 2 attempts)")
+            err.contains("HTTP 400 Bad Request (after 2 attempts)")
                 && err.ends_with(": Value of the following parameter input is invalid."),
             "{err}"
         );

@@ -186,3 +186,97 @@ fn semantic_checks() {
     assert_eq!(e.message, "1.0 KB is too small");
     assert!(e.fix.starts_with("use at least \"64KiB\""), "{}", e.fix);
 }
+
+const EXPORT: &str = r#"[pipeline]
+name = "t"
+
+[source]
+kind = "fhir_export"
+url = "https://ws-fhir.fhir.azurehealthcareapis.com/"
+auth = { method = "managed_identity" }
+
+[sinks.lake]
+kind = "parquet"
+path = "out/parquet"
+
+[dead_letter]
+path = "out/dl"
+"#;
+
+#[test]
+fn issue5_fhir_export_source_is_checked_into_a_plan() {
+    let plan = load_text(
+        EXPORT,
+        &[
+            "source.level=group",
+            "source.group=g1",
+            "source.types=[\"Patient\",\"Observation\"]",
+            // Quoted: unquoted, --set (like TOML) reads it as a datetime, not a string.
+            "source.since=\"2026-11-01T00:00:00Z\"",
+        ],
+    )
+    .unwrap();
+    let SourcePlan::FhirExport(e) = &plan.source else {
+        panic!("fhir_export expected")
+    };
+    assert_eq!(
+        e.endpoint.url,
+        "https://ws-fhir.fhir.azurehealthcareapis.com"
+    );
+    assert_eq!(e.operation_path, "Group/g1/$export");
+    assert_eq!(
+        e.query,
+        vec![
+            ("_type".to_string(), "Patient,Observation".to_string()),
+            ("_since".to_string(), "2026-11-01T00:00:00Z".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn issue5_fhir_export_refusals_name_field_and_fix() {
+    let cases: [(&[&str], &str, &str, &str); 5] = [
+        (
+            &["source.level=group"],
+            "source.group",
+            "level = \"group\" needs the Group id",
+            "add group = \"<Group id>\"",
+        ),
+        (
+            &["source.group=g1"],
+            "source.group",
+            "`group` is set but the level is not \"group\"",
+            "set level = \"group\", or remove `group` (this value came from --set)",
+        ),
+        (
+            &["source.url=http://ws-fhir.fhir.azurehealthcareapis.com"],
+            "source.url",
+            "`http://ws-fhir.fhir.azurehealthcareapis.com` is not an https URL",
+            "write the FHIR service URL as https://…; plain http is only accepted for 127.0.0.1/localhost (this value came from --set)",
+        ),
+        (
+            &["source.since=yesterday"],
+            "source.since",
+            "`yesterday` is not a FHIR instant",
+            "write a full instant with time zone, e.g. 2026-11-01T00:00:00Z (this value came from --set)",
+        ),
+        (
+            &["source.type_filter=[\"Observation?status=final\"]"],
+            "source.type_filter",
+            "`type_filter` without `types`",
+            "list the types too: the service refuses _typeFilter without _type (this value came from --set)",
+        ),
+    ];
+    for (sets, field, message, fix) in cases {
+        let e = load_text(EXPORT, sets).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some(field), "{e}");
+        assert_eq!(e.message, message);
+        assert_eq!(e.fix, fix);
+    }
+    let e = load_text(&EXPORT.replace("managed_identity", "password"), &[]).unwrap_err();
+    assert_eq!(e.message, "unknown value `password`");
+    assert_eq!(
+        e.fix,
+        "use one of: bearer_token, client_secret, managed_identity, azure_cli"
+    );
+}

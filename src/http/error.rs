@@ -86,7 +86,13 @@ impl fmt::Display for HttpError {
             HttpErrorKind::Client(e) => write!(f, "cannot build the HTTP client: {e}")?,
         }
         if self.attempts > 1 {
-            write!(f, " (gave up after {} attempts)", self.attempts)?;
+            // "gave up" only when the last answer was itself worth retrying.
+            let gave_up = match (&self.kind, self.status) {
+                (HttpErrorKind::Status, Some(s)) => super::retry::retryable_status(s),
+                _ => true,
+            };
+            let words = if gave_up { "gave up after" } else { "after" };
+            write!(f, " ({words} {} attempts)", self.attempts)?;
         }
         match &self.request_id {
             Some(id) => write!(f, " [x-ms-request-id: {id}]")?,
