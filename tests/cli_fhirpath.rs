@@ -71,3 +71,39 @@ fn exit_codes() {
         "{err}"
     );
 }
+
+/// Issue 3: `--var name=value` defines `%name`; an undefined one is exit 2 naming it.
+#[test]
+fn user_variables() {
+    let input = "{\"resourceType\":\"Patient\",\"name\":[{\"use\":\"official\",\"given\":[\"Ann\"]},{\"use\":\"usual\",\"given\":[\"Annie\"]}]}\n";
+    let (code, out, err) = run(
+        &[
+            "--var",
+            "u=usual",
+            "--var",
+            "p=An",
+            "Patient.name.where(use = %u).given.where(startsWith(%p))",
+        ],
+        Some(input),
+    );
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "[\"Annie\"]\n", ""));
+    let (code, out, err) = run(&["Patient.name.where(use = %u)"], Some(input));
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert_eq!(
+        err,
+        "fhirpipe: evaluation failed at 25: undefined variable %u\n  Patient.name.where(use = %u)\n                           ^\n"
+    );
+    let (code, _, err) = run(&["--var", "resource=x", "id"], None);
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            2,
+            "fhirpipe: --var %resource is defined by FHIRPath and cannot be set\n"
+        )
+    );
+    let (code, _, err) = run(&["--var", "novalue", "id"], None);
+    assert_eq!(
+        (code, err.as_str()),
+        (2, "fhirpipe: --var expected NAME=VALUE, got \"novalue\"\n")
+    );
+}

@@ -1,10 +1,11 @@
 //! `fhirpipe fhirpath EXPR [FILE]`: evaluates an expression on a JSON resource, or on every line
 //! of an NDJSON file (stdin when FILE is absent), and prints one JSON array per resource. For
-//! debugging de-identification rules and views. Exit codes: 2 bad expression (position shown),
-//! 3 I/O, 5 invalid JSON input.
+//! debugging de-identification rules and views. `--var name=value` defines `%name` as a string.
+//! Exit codes: 2 bad expression (position shown), bad or undefined variable, 3 I/O, 5 invalid
+//! JSON input.
 
 use crate::exit::ExitCode;
-use crate::fhirpath::{to_json, Expression};
+use crate::fhirpath::{default_types, to_json, Env, Expression};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
@@ -15,6 +16,9 @@ pub struct FhirpathArgs {
     expression: String,
     /// A JSON resource or an NDJSON file (one resource per line); stdin when absent.
     file: Option<PathBuf>,
+    /// Defines `%NAME` as the string VALUE (repeatable), e.g. `--var system=http://loinc.org`.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    vars: Vec<String>,
 }
 
 /// The expression with a caret under byte `pos`.
@@ -24,16 +28,24 @@ fn pointed(expr: &str, pos: usize) -> String {
 }
 
 /// Evaluates one JSON text; `Err((message, exit code))`.
-fn eval_one(expr: &Expression, text: &[u8], out: &mut String) -> Result<(), (String, ExitCode)> {
+fn eval_one(
+    expr: &Expression,
+    env: &Env<'_>,
+    text: &[u8],
+    out: &mut String,
+) -> Result<(), (String, ExitCode)> {
     let mut bytes = text.to_vec();
     let tape = simd_json::to_tape(&mut bytes)
         .map_err(|e| (format!("invalid JSON: {e}"), ExitCode::InvalidInput))?;
-    let items = expr.evaluate(tape.as_value()).map_err(|e| {
-        (
-            format!("evaluation failed {e}\n{}", pointed(expr.source(), e.pos)),
-            ExitCode::Usage,
-        )
-    })?;
+    let resource = tape.as_value();
+    let items = expr
+        .evaluate_with_env(resource, default_types(resource), env)
+        .map_err(|e| {
+            (
+                format!("evaluation failed {e}\n{}", pointed(expr.source(), e.pos)),
+                ExitCode::Usage,
+            )
+        })?;
     out.push_str(&to_json(&items));
     out.push('\n');
     Ok(())
@@ -51,6 +63,20 @@ pub fn run(a: FhirpathArgs) -> i32 {
             return ExitCode::Usage.code();
         }
     };
+    let mut env = Env::new();
+    for v in &a.vars {
+        let set = match v.split_once('=') {
+            Some((name, value)) => env
+                .set_str(name, value)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            None => Err(format!("expected NAME=VALUE, got {v:?}")),
+        };
+        if let Err(e) = set {
+            eprintln!("fhirpipe: --var {e}");
+            return ExitCode::Usage.code();
+        }
+    }
     let mut input = Vec::new();
     let read = match &a.file {
         Some(p) => std::fs::File::open(p).and_then(|mut f| f.read_to_end(&mut input)),
@@ -66,7 +92,7 @@ pub fn run(a: FhirpathArgs) -> i32 {
     }
     let mut out = String::new();
     // One JSON document (possibly pretty-printed) first; otherwise NDJSON, line by line.
-    let whole = eval_one(&expr, &input, &mut out);
+    let whole = eval_one(&expr, &env, &input, &mut out);
     let result = match whole {
         Err((_, ExitCode::InvalidInput)) => {
             out.clear();
@@ -75,7 +101,7 @@ pub fn run(a: FhirpathArgs) -> i32 {
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                if let Err((m, code)) = eval_one(&expr, line, &mut out) {
+                if let Err((m, code)) = eval_one(&expr, &env, line, &mut out) {
                     r = Err((format!("{source} line {}: {m}", n + 1), code));
                     break;
                 }

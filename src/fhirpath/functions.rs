@@ -553,6 +553,18 @@ pub fn call<'a>(
 }
 
 fn children_of<'a>(ctx: &Ctx<'a, '_>, it: &Item<'a>, out: &mut Items<'a>) {
+    // A primitive's children are the `id` and `extension` of its `_element`.
+    if let Item::Node(n) = it {
+        if let Some(e) = n.ext {
+            if e.is_object() && n.value.is_none_or(|v| !v.is_object()) {
+                let ext = Item::node(e, n.ty);
+                for k in ["id", "extension"] {
+                    ctx.children(&ext, k, out);
+                }
+                return;
+            }
+        }
+    }
     let Some(o) = it.object().and_then(|o| o.as_object()) else {
         return;
     };

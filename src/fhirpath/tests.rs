@@ -134,3 +134,149 @@ fn expressions_are_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Expression>();
 }
+
+const WITH_CONTACT: &str = r#"{"resourceType":"Patient","id":"c","birthDate":"1980",
+"contact":[{"name":{"family":"Du"},"period":{"start":"2012"}}],
+"extension":[{"url":"http://x/age","valueAge":{"value":40,"unit":"a","system":"http://unitsofmeasure.org","code":"a"}}]}"#;
+
+const OBSERVATION_PERIOD: &str = r#"{"resourceType":"Observation","id":"op","status":"final",
+"code":{"text":"x"},"effectivePeriod":{"start":"2016-03-28T10:00:00Z"},
+"component":[{"code":{"text":"c"},"valueQuantity":{"value":2,"code":"mg"},
+"referenceRange":[{"low":{"value":1}}]}]}"#;
+
+/// Issue 3: FHIR resources are evaluated with the R4 model, so element types are exact.
+#[test]
+fn r4_model_types_issue_3() {
+    assert_eq!(p("Patient.birthDate is date"), "[true]");
+    assert_eq!(p("Patient.birthDate.is(FHIR.date)"), "[true]");
+    assert_eq!(p("Patient.birthDate is dateTime"), "[false]");
+    assert_eq!(
+        p("Patient.descendants().where(is(FHIR.date))"),
+        r#"["1974-12-25"]"#
+    );
+    assert_eq!(
+        p("Patient.descendants().where(is(FHIR.dateTime))"),
+        r#"["1974-12-25T14:35:45-05:00"]"#
+    );
+    assert_eq!(p("Patient.id is id"), "[true]");
+    assert_eq!(p("Patient.id is string"), "[true]");
+    assert_eq!(p("Patient.name.first().type().name"), r#"["HumanName"]"#);
+    assert_eq!(p("Patient.contained.first() is DomainResource"), "[true]");
+    assert_eq!(p("Patient.contained.first().name is string"), "[true]");
+    assert_eq!(p("Patient is Resource"), "[true]");
+    assert_eq!(
+        eval(WITH_CONTACT, "Patient.contact.type().name"),
+        r#"["BackboneElement"]"#
+    );
+    assert_eq!(
+        eval(WITH_CONTACT, "Patient.contact.period.start is dateTime"),
+        "[true]"
+    );
+    assert_eq!(
+        eval(WITH_CONTACT, "Patient.contact.period.start < @2013"),
+        "[true]"
+    );
+    assert_eq!(
+        eval(WITH_CONTACT, "Patient.birthDate.type().name"),
+        r#"["date"]"#
+    );
+    assert_eq!(
+        eval(WITH_CONTACT, "Patient.extension.value is Age"),
+        "[true]"
+    );
+    assert_eq!(
+        eval(WITH_CONTACT, "Patient.extension.value is Quantity"),
+        "[true]"
+    );
+    assert_eq!(
+        eval(WITH_CONTACT, "Patient.extension.value is Duration"),
+        "[false]"
+    );
+    assert_eq!(
+        eval(
+            OBSERVATION,
+            "Observation.effective.ofType(dateTime) < @2017"
+        ),
+        "[true]"
+    );
+    assert_eq!(
+        eval(OBSERVATION_PERIOD, "Observation.effective.ofType(dateTime)"),
+        "[]"
+    );
+    assert_eq!(
+        eval(
+            OBSERVATION_PERIOD,
+            "Observation.effective.start > @2016-03-01"
+        ),
+        "[true]"
+    );
+    assert_eq!(
+        eval(OBSERVATION_PERIOD, "Observation.effective is Period"),
+        "[true]"
+    );
+    // Content reference: component.referenceRange is Observation.referenceRange.
+    assert_eq!(
+        eval(
+            OBSERVATION_PERIOD,
+            "Observation.component.referenceRange.low.value is decimal"
+        ),
+        "[true]"
+    );
+    assert_eq!(
+        eval(OBSERVATION_PERIOD, "Observation.component.value > 1 'mg'"),
+        "[true]"
+    );
+    // JSON that is not a FHIR resource keeps the shape-based fallback.
+    assert_eq!(eval(r#"{"a":{"b":"2020"}}"#, "a.b is string"), "[true]");
+}
+
+/// Issue 3: user variables besides the built-in ones.
+#[test]
+fn user_variables_issue_3() {
+    use super::{default_types, Env, Item, VarError};
+    let mut bytes = OBSERVATION.as_bytes().to_vec();
+    let tape = simd_json::to_tape(&mut bytes).unwrap();
+    let obs = tape.as_value();
+    let mut env = Env::new();
+    env.set_str("system", "http://loinc.org")
+        .unwrap()
+        .set("limit", vec![Item::Int(100)])
+        .unwrap();
+    let run = |src: &str| match Expression::parse(src).unwrap().evaluate_with_env(
+        obs,
+        default_types(obs),
+        &env,
+    ) {
+        Ok(v) => to_json(&v),
+        Err(e) => format!("error {e}"),
+    };
+    assert_eq!(
+        run("Observation.code.coding.where(system = %system).code"),
+        r#"["29463-7"]"#
+    );
+    assert_eq!(run("Observation.value.value > %limit"), "[true]");
+    assert_eq!(run("%loinc = %system"), "[true]");
+    assert_eq!(run("%resource.id"), r#"["o"]"#);
+    assert_eq!(
+        run("Observation.status = %missing"),
+        "error at 21: undefined variable %missing"
+    );
+    assert_eq!(
+        env.set_str("resource", "x").unwrap_err(),
+        VarError::Reserved("resource".into())
+    );
+    assert_eq!(
+        env.set_str("vs-x", "x").unwrap_err().to_string(),
+        "%vs-x is defined by FHIRPath and cannot be set"
+    );
+    assert_eq!(
+        env.set_str("", "x").unwrap_err().to_string(),
+        "invalid variable name \"\""
+    );
+    // The plain API has no user variables.
+    let e = Expression::parse("%system").unwrap();
+    assert_eq!(
+        e.evaluate(obs).unwrap_err().to_string(),
+        "at 0: undefined variable %system"
+    );
+}
