@@ -194,9 +194,10 @@ impl<'a> Ctx<'a, '_> {
         }
     }
 
-    /// The type of a child node from the parent type, the value, or the choice suffix.
-    fn child_ty(&self, parent: &str, element: &str, v: Option<Json<'a>>) -> &'a str {
-        match self.types.child_type(parent, element) {
+    /// The type of a child node: the declared one, or the `resourceType` of the value where
+    /// the declaration is "any resource" or unknown.
+    fn child_ty(declared: Option<&'static str>, v: Option<Json<'a>>) -> &'a str {
+        match declared {
             Some(t) if t != "Resource" => t,
             declared => v
                 .and_then(|v| v.get("resourceType"))
@@ -273,13 +274,15 @@ impl<'a> Ctx<'a, '_> {
         ty: Option<&'static str>,
         out: &mut Items<'a>,
     ) {
+        // Asked once for all items of an array.
+        let declared = ty.or_else(|| self.types.child_type(parent, name));
         let mk = |v: Option<Json<'a>>, e: Option<Json<'a>>| {
             let v = v.filter(|v| !v.is_null());
             let e = e.filter(|e| !e.is_null());
             if v.is_none() && e.is_none() {
                 return None;
             }
-            let ty = ty.unwrap_or_else(|| self.child_ty(parent, name, v));
+            let ty = Self::child_ty(declared, v);
             Some(Item::Node(Node {
                 value: v,
                 ext: e,

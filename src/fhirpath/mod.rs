@@ -7,6 +7,7 @@
 //! decimals), `temporal` (dates and times), `quantity` (UCUM units), `types` (the [`TypeInfo`]
 //! seam and the model-less [`Fallback`]), `r4` (the R4 model as [`TypeInfo`]). See ARCHITECTURE.md, section "FHIRPath engine".
 
+mod check;
 mod decimal;
 mod error;
 mod eval;
@@ -40,6 +41,15 @@ impl Expression {
             source: source.to_string(),
             tree: parser::parse(source)?,
         })
+    }
+
+    /// Strict mode: checks the expression against the type information for a resource of type
+    /// `context` without evaluating it; the error names the position of a name that is no
+    /// element of its type, a choice variant navigated by its JSON name (`valueQuantity`), a
+    /// path starting with another type than `context`, or an order-dependent function on
+    /// `children()`/`descendants()`. Where types are not known statically nothing is checked.
+    pub fn check(&self, context: &str, types: &dyn TypeInfo) -> Result<(), EvalError> {
+        check::check(&self.tree, context, types)
     }
 
     /// The text it was compiled from.

@@ -55,6 +55,14 @@ const NOT_IN_MODEL: [&str; 6] = [
     "MoneyQuantity",
 ];
 
+/// The model's type for a Quantity profile (`SimpleQuantity` → `Quantity`).
+fn concrete(ty: &str) -> &str {
+    match ty {
+        "SimpleQuantity" | "MoneyQuantity" => "Quantity",
+        t => t,
+    }
+}
+
 impl R4TypeInfo {
     /// Type information from the committed R4 model.
     pub fn new() -> Self {
@@ -74,10 +82,7 @@ impl R4TypeInfo {
 
 impl TypeInfo for R4TypeInfo {
     fn child_type(&self, parent: &str, element: &str) -> Option<&'static str> {
-        let parent = match parent {
-            "SimpleQuantity" | "MoneyQuantity" => "Quantity",
-            p => p,
-        };
+        let parent = concrete(parent);
         let Some(def) = self.def(parent) else {
             return ABSTRACT
                 .iter()
@@ -135,11 +140,27 @@ impl TypeInfo for R4TypeInfo {
         NOT_IN_MODEL.contains(&ty) || self.def(ty).is_some_and(|d| d.kind != Kind::Backbone)
     }
 
+    fn has_element(&self, parent: &str, element: &str) -> Option<bool> {
+        let parent = concrete(parent);
+        match self.def(parent) {
+            Some(def) => Some(
+                def.element(element).is_some()
+                    || def
+                        .choices
+                        .iter()
+                        .any(|c| c.name.strip_suffix("[x]") == Some(element)),
+            ),
+            None if NOT_IN_MODEL.contains(&parent) => Some(
+                ABSTRACT
+                    .iter()
+                    .any(|(t, e, _)| *t == parent && *e == element),
+            ),
+            None => None,
+        }
+    }
+
     fn choice_type(&self, parent: &str, element: &str, json_name: &str) -> Option<&'static str> {
-        let parent = match parent {
-            "SimpleQuantity" | "MoneyQuantity" => "Quantity",
-            p => p,
-        };
+        let parent = concrete(parent);
         let Some(def) = self.def(parent) else {
             return super::types::Fallback.choice_type(parent, element, json_name);
         };

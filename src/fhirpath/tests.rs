@@ -280,3 +280,89 @@ fn user_variables_issue_3() {
         "at 0: undefined variable %system"
     );
 }
+
+/// Issue 3: strict mode finds the suite's semantic errors statically, with the R4 model.
+#[test]
+fn strict_check_issue_3() {
+    use super::R4TypeInfo;
+    let r4 = R4TypeInfo::new();
+    let check = |ctx: &str, src: &str| match Expression::parse(src).unwrap().check(ctx, &r4) {
+        Ok(()) => "ok".to_string(),
+        Err(e) => e.to_string(),
+    };
+    assert_eq!(
+        check("Patient", "name.given1"),
+        "at 5: HumanName has no element given1"
+    );
+    assert_eq!(
+        check("Patient", "Encounter.name.given"),
+        "at 0: the path starts with Encounter but the context is Patient"
+    );
+    assert_eq!(
+        check("Observation", "Observation.valueQuantity.unit"),
+        "at 12: valueQuantity is a choice variant: navigate Observation.value (with ofType() to pick a type)"
+    );
+    assert_eq!(
+        check("Observation", "(Observation.value as Period).unit"),
+        "at 30: Period has no element unit"
+    );
+    assert_eq!(
+        check("Patient", "Patient.children().skip(1)"),
+        "at 19: skip() on the unordered result of children()/descendants()"
+    );
+    assert_eq!(
+        check("Patient", "Patient.contact.name.where(given1 = 'x')"),
+        "at 27: HumanName has no element given1"
+    );
+    for ok in [
+        "Patient.name.where(use = 'official').given.first()",
+        "Patient.contained.ofType(Organization).name",
+        "Patient.descendants().where(is(FHIR.date))",
+        "Patient.birthDate.extension.value",
+        "Patient.name.skip(1).given",
+        "Resource.id",
+        "DomainResource.text.div",
+    ] {
+        assert_eq!(check("Patient", ok), "ok", "{ok}");
+    }
+    assert_eq!(
+        check("Observation", "Observation.value.ofType(Quantity).unit"),
+        "ok"
+    );
+    // Without the model nothing is known, so nothing is reported.
+    assert_eq!(
+        Expression::parse("name.given1")
+            .unwrap()
+            .check("Patient", &super::Fallback),
+        Ok(())
+    );
+}
+
+#[test]
+fn conforms_to_and_sort_with_empty_keys() {
+    assert_eq!(
+        p("conformsTo('http://hl7.org/fhir/StructureDefinition/Patient')"),
+        "[true]"
+    );
+    assert_eq!(
+        p("conformsTo('http://hl7.org/fhir/StructureDefinition/DomainResource')"),
+        "[true]"
+    );
+    assert_eq!(
+        p("conformsTo('http://hl7.org/fhir/StructureDefinition/Person')"),
+        "[false]"
+    );
+    assert_eq!(
+        p("conformsTo('http://x/p')"),
+        "error at 0: conformsTo() can check the base definitions of R4 types only, not http://x/p"
+    );
+    // An empty key sorts first, also in descending order.
+    assert_eq!(
+        p("Patient.name.sort(-family).use"),
+        r#"["usual","official"]"#
+    );
+    assert_eq!(
+        p("Patient.name.sort(family).use"),
+        r#"["usual","official"]"#
+    );
+}

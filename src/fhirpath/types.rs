@@ -13,6 +13,12 @@ pub trait TypeInfo: Send + Sync {
     fn base_type(&self, ty: &str) -> Option<&'static str>;
     /// Whether `ty` names a FHIR type at all (so `ofType(string1)` can be reported).
     fn is_known(&self, ty: &str) -> bool;
+    /// Whether `parent` has an element `element` (a choice element by its name without `[x]`:
+    /// `value`); `None` when this information does not describe `parent`. Used by strict mode.
+    fn has_element(&self, parent: &str, element: &str) -> Option<bool> {
+        let _ = (parent, element);
+        None
+    }
     /// The type of `json_name` when it is a variant of the choice element `parent.element`
     /// (`("Observation", "value", "valueQuantity")` → `Quantity`), else `None`. The default
     /// reads the type from the name's suffix.
