@@ -344,7 +344,10 @@ impl Converter {
         path: &str,
     ) -> Result<(Option<J>, Option<J>), XmlError> {
         if prim == Primitive::Xhtml {
-            return Ok((c.raw.as_deref().map(|r| J::Str(xhtml_text(r))), None));
+            return match c.raw.as_deref() {
+                Some(raw) => Ok((Some(J::Str(xhtml_text(raw, path)?)), None)),
+                None => Ok((None, None)),
+            };
         }
         let mut value = None;
         let mut others = Vec::new();
@@ -367,8 +370,9 @@ impl Converter {
 
 /// The XHTML of a `div` as FHIR JSON holds it: character references are resolved except where
 /// markup needs them (`&lt;`, `&gt;`, `&amp;`, `&quot;` stay escaped), so `&#39;` and `&apos;`
-/// become `'`, as the specification's own JSON examples have it.
-fn xhtml_text(raw: &str) -> String {
+/// become `'`, as the specification's own JSON examples have it. Entities XML does not define
+/// (`&reg;`, HTML's) make the XHTML invalid: an error.
+fn xhtml_text(raw: &str, path: &str) -> Result<String, XmlError> {
     let mut out = String::with_capacity(raw.len());
     let mut rest = raw;
     while let Some(at) = rest.find('&') {
@@ -390,14 +394,21 @@ fn xhtml_text(raw: &str) -> String {
             (Some('&'), Some(e)) => (out.push_str("&amp;"), rest = &rest[e + 1..]).1,
             (Some('"'), Some(e)) => (out.push_str("&quot;"), rest = &rest[e + 1..]).1,
             (Some(ch), Some(e)) => (out.push(ch), rest = &rest[e + 1..]).1,
+            (None, Some(e)) if matches!(&rest[1..e], "lt" | "gt" | "amp" | "quot") => {
+                out.push_str(&rest[..=e]);
+                rest = &rest[e + 1..];
+            }
             _ => {
-                out.push('&');
-                rest = &rest[1..];
+                let shown: String = rest.chars().take(12).collect();
+                return Err(shape(
+                    path,
+                    format!("the XHTML has an undefined entity or a bare & at {shown:?}"),
+                ));
             }
         }
     }
     out.push_str(rest);
-    out
+    Ok(out)
 }
 
 fn join(path: &str, name: &str) -> String {

@@ -100,6 +100,12 @@ fn errors_name_the_path() {
         "{}",
         json("<Patient><id value=\"x\"></Patient>")
     );
+    assert_eq!(
+        json(
+            r#"<Patient><text><div xmlns="http://www.w3.org/1999/xhtml">CPT&reg;</div></text></Patient>"#
+        ),
+        "error Patient.text.div: the XHTML has an undefined entity or a bare & at \"&reg;</div>\""
+    );
     assert_eq!(json("<Patient/>"), r#"{"resourceType":"Patient"}"#);
     assert_eq!(
         json(""),
