@@ -3,5 +3,6 @@
 //! between calls, so the hot path does not allocate per resource.
 
 pub mod check;
+pub mod transform;
 
 pub use check::Checker;
