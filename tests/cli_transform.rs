@@ -391,3 +391,64 @@ fn issue3_transform_sample_pipeline_runs_on_the_committed_sample() {
         );
     }
 }
+
+/// Issue 3: the official R4 example Bundles (transactions, documents, searchsets, history)
+/// unbundle with every entry accounted for, and no `urn:uuid:` reference to another entry of
+/// the same Bundle is left in the resources written.
+#[test]
+fn issue3_unbundles_the_r4_example_bundles() {
+    let Some(shared) = shared_dir() else { return };
+    let examples = shared.join("fhir-r4/examples");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&examples)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.starts_with("Bundle-") && n.ends_with(".json")
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20, "{}", files.len());
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("bundles.ndjson");
+    let (mut ndjson, mut entries) = (String::new(), 0u64);
+    let mut urns = std::collections::HashSet::new();
+    for f in &files {
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
+        for e in v["entry"].as_array().into_iter().flatten() {
+            entries += 1;
+            if let Some(u) = e["fullUrl"].as_str().filter(|u| u.starts_with("urn:uuid:")) {
+                if e["resource"]["id"].is_string() {
+                    urns.insert(u.to_string());
+                }
+            }
+        }
+        ndjson.push_str(&serde_json::to_string(&v).unwrap());
+        ndjson.push('\n');
+    }
+    std::fs::write(&input, ndjson).unwrap();
+    let (out, p) = unbundle_dedupe_pipeline(dir.path(), &input);
+    let (code, report, stderr) = run_pipeline(&p, &[]);
+    assert!(code == 0 || code == 1, "{stderr}");
+    assert_eq!(report["conservation_ok"], true, "{report:#}");
+    let t = &report["totals"];
+    assert_eq!(t["read"].as_u64(), Some(files.len() as u64));
+    assert_eq!(t["unbundled"].as_u64(), Some(entries));
+    // Every example Bundle passes the basic checks, so every one is consumed.
+    assert_eq!(t["bundles_consumed"].as_u64(), Some(files.len() as u64));
+    assert!(t["written"].as_u64().unwrap() > entries / 2, "{t}");
+    let mut checked = 0;
+    for l in lines_of(&out.join("ndjson"), ".ndjson") {
+        let v: Value = serde_json::from_str(&l).unwrap();
+        if v["resourceType"] == "Bundle" {
+            continue; // nested Bundles are written as they are
+        }
+        for r in l.split("\"reference\":\"").skip(1) {
+            let r = &r[..r.find('"').unwrap()];
+            assert!(!urns.contains(r), "{r} left in {l}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 0);
+}
