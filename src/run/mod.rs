@@ -238,16 +238,16 @@ fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(),
     if plan.transform.as_ref().is_some_and(|t| t.dedupe) {
         let t = Instant::now();
         let mut builder = DedupeIndex::new();
-        let hidden = Progress::new(false, 0, &[]);
+        let bars = Progress::new(opts.progress, source.total_bytes(), &[]);
         let first = pump(
             plan,
             &source,
             types.as_deref(),
             &mut [],
-            &hidden,
+            &bars,
             Pass::Collect(&mut builder),
         );
-        hidden.finish();
+        bars.finish();
         if let Err(e) = first.result {
             for s in &mut sinks {
                 s.sink.abort();
@@ -347,6 +347,19 @@ fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(),
             }
             report.totals.add(&c);
             report.types.insert(type_key(slot), c);
+        }
+    }
+    // Every resource written passed dedupe as its key's winner; fewer or more means the
+    // two passes did not see the same input.
+    if let Some(d) = &report.dedupe {
+        if report.totals.written != d.distinct {
+            violations.push(Violation {
+                type_name: "_dedupe".into(),
+                detail: format!(
+                    "the first pass found {} distinct type/id but {} were written (did the input change during the run?)",
+                    d.distinct, report.totals.written
+                ),
+            });
         }
     }
     if report.totals.read != tally.lines {
