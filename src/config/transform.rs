@@ -1,9 +1,11 @@
 //! Checks `[transform]` into a [`TransformPlan`]: type names resolved (with did-you-mean),
-//! FHIRPath `where` expressions compiled once, removal paths parsed into a tree per type, tags
-//! rendered as JSON. Every error names the file, line and field (exit code 2).
+//! FHIRPath `where` expressions compiled once, removal paths checked against the R4 model and
+//! parsed into a tree per type, tags rendered as JSON. Every error names the file, line and field (exit code 2).
 
+use super::error::closest;
 use super::plan::{type_list, Ctx};
 use super::ConfigError;
+use crate::fhir::model::{ElemType, Kind, Model, TypeId};
 use crate::fhir::{resource_type_name, TypeIdx, RESOURCE_TYPES};
 use crate::fhirpath::Expression;
 use crate::stage::transform::config::TransformConfig;
@@ -62,6 +64,70 @@ const PROTECTED: [&str; 5] = [
     "meta.versionId",
 ];
 
+/// Walks `segs` from type `t` in the R4 model; on a miss, the index of the segment and the
+/// element names that were possible there.
+fn walk(model: &Model, mut t: TypeId, segs: &[&str]) -> Result<(), (usize, Vec<String>)> {
+    for (i, seg) in segs.iter().enumerate() {
+        let td = model.get(t);
+        if matches!(td.kind, Kind::Primitive(_)) {
+            // A primitive's id and extensions live in its `_name` sibling.
+            return match *seg {
+                "id" | "extension" => Ok(()),
+                _ => Err((i, vec!["id".into(), "extension".into()])),
+            };
+        }
+        match td.element(seg) {
+            None => return Err((i, td.elements.iter().map(|e| e.name.clone()).collect())),
+            Some(e) => match e.ty {
+                ElemType::Resource => return Ok(()),
+                ElemType::Type(x) => t = x,
+            },
+        }
+    }
+    Ok(())
+}
+
+/// Checks a removal path against the R4 model: for one type, or for at least one type.
+fn check_path(ctx: &Ctx, p: &str, ty: Option<TypeIdx>, segs: &[&str]) -> Result<(), ConfigError> {
+    let model = Model::r4();
+    let types: Vec<TypeIdx> = match ty {
+        Some(t) => vec![t],
+        None => (0..RESOURCE_TYPES.len() as TypeIdx).collect(),
+    };
+    let mut best: Option<(usize, Vec<String>, TypeIdx)> = None;
+    for t in types {
+        let Some(id) = model.type_id(resource_type_name(t)) else {
+            continue;
+        };
+        match walk(model, id, segs) {
+            Ok(()) => return Ok(()),
+            Err((i, names)) => {
+                if best.as_ref().is_none_or(|b| i > b.0) {
+                    best = Some((i, names, t));
+                }
+            }
+        }
+    }
+    let (i, names, t) = best.unwrap_or_default();
+    let fix = match closest(segs.get(i).copied().unwrap_or(""), &names) {
+        Some(n) => format!("did you mean `{n}`?"),
+        None => "write JSON element names of the resource, e.g. \"text\", \"name.period\" or \"Patient.photo\"".into(),
+    };
+    let within = if i == 0 {
+        resource_type_name(t).to_string()
+    } else {
+        format!("{}.{}", resource_type_name(t), segs[..i].join("."))
+    };
+    let message = match ty {
+        Some(_) => format!("`{p}`: {within} has no element `{}`", segs[i]),
+        None => format!(
+            "`{p}` is not an element path of any R4 resource (closest: {within} has no element `{}`)",
+            segs[i]
+        ),
+    };
+    Err(ctx.err(&["transform", "remove"], message, fix))
+}
+
 fn is_name(s: &str) -> bool {
     let mut c = s.chars();
     matches!(c.next(), Some(f) if f.is_ascii_alphabetic())
@@ -110,6 +176,7 @@ pub(super) fn check(ctx: &Ctx, raw: &TransformConfig) -> Result<TransformPlan, C
         } else {
             (None, &segs[..])
         };
+        check_path(ctx, p, ty, rest)?;
         let joined = rest.join(".");
         if PROTECTED.contains(&joined.as_str()) {
             return Err(bad(

@@ -259,4 +259,19 @@ fn definition_errors_name_the_line_and_field() {
         "t.toml:12: field `transform.remove`: `meta.lastUpdated` cannot be removed\n  fix: id, resourceType, meta, meta.lastUpdated and meta.versionId are used by the typed columns and dedupe"
     );
     assert!(load("[transform]\nunbundel = true\n").contains("did you mean `unbundle`?"));
+    assert_eq!(
+        load("[transform]\nremove = [\"Patient.phot\"]\n"),
+        "t.toml:12: field `transform.remove`: `Patient.phot`: Patient has no element `phot`\n  fix: did you mean `photo`?"
+    );
+    assert_eq!(
+        load("[transform]\nremove = [\"Observation.component.valueQuantity.unti\"]\n"),
+        "t.toml:12: field `transform.remove`: `Observation.component.valueQuantity.unti`: Observation.component.valueQuantity has no element `unti`\n  fix: did you mean `unit`?"
+    );
+    assert!(
+        load("[transform]\nremove = [\"nmae.period\"]\n")
+            .starts_with("t.toml:12: field `transform.remove`: `nmae.period` is not an element path of any R4 resource"),
+    );
+    // Primitive extensions and contained resources are paths too.
+    let p = plan("[transform]\nremove = [\"birthDate.extension\", \"Patient.contained.text\"]\n");
+    assert_eq!(p.remove.len(), 2);
 }
