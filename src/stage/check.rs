@@ -4,6 +4,8 @@
 //! Records are routed by type; failures become rejects with a reason; blank lines are counted.
 //! At level `structure` a resource that passed is also validated against the R4 model on the
 //! same tape (no second parse); one with errors becomes a reject carrying its OperationOutcome.
+//! With a [`Transformer`] attached (`[transform]`), a resource that passed goes to it, still on
+//! the same tape, and the transformer decides what the batch gets.
 
 use crate::batch::{Batch, Chunk, FilterReason, Filtered, Record, Reject};
 use crate::config::ValidateLevel;
