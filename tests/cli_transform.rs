@@ -452,3 +452,25 @@ fn issue3_unbundles_the_r4_example_bundles() {
     }
     assert!(checked > 0);
 }
+
+/// `fhirpipe check` shows the transform steps in their order of execution.
+#[test]
+fn check_prints_the_transform_plan() {
+    let o = run(&[
+        "check",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/pipelines/transform-sample.toml"
+        ),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        s.contains("  transform (in order: unbundle, types, where, dedupe, remove, meta, references):\n    unbundle: Bundle entries become resources (urn:uuid references → Type/id)\n    types: Patient, Encounter, Observation, Condition (others filtered)\n    where Observation: status = 'final' and category.coding.where(code = 'vital-signs').exists()\n    dedupe: newest meta.lastUpdated per type and id (two passes over the input)\n    remove: Patient.telecom, Patient.address, Encounter.participant\n    meta.source = urn:fhirpipe:transform-sample\n"),
+        "{s}"
+    );
+    assert!(
+        s.contains("    references: https://fhirpipe.example.org/fhir/Type/id → Type/id\n"),
+        "{s}"
+    );
+}
