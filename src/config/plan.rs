@@ -4,6 +4,7 @@
 use super::error::closest;
 use super::locate::Locator;
 use super::raw::{ByteSize, RawLevel, RawOnInvalid, RawPipeline, RawSink, RawSource};
+use super::transform::TransformPlan;
 use super::ConfigError;
 use crate::fhir::{resource_type_index, TypeIdx, RESOURCE_TYPES};
 use crate::sink::fhir_import::FhirImportSinkConfig;
@@ -11,6 +12,7 @@ use crate::source::fhir_export::{ExportLevel, FhirExportSourceConfig};
 use crate::util::{format_bytes, parse_byte_size};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A checked pipeline.
 #[derive(Debug, Clone)]
@@ -35,6 +37,8 @@ pub struct Plan {
     pub sinks: Vec<SinkPlan>,
     /// Rejected lines' output.
     pub dead_letter: Option<DeadLetterPlan>,
+    /// `[transform]`, shared by every worker.
+    pub transform: Option<Arc<TransformPlan>>,
 }
 
 /// Checked source.
@@ -170,14 +174,19 @@ pub struct DeadLetterPlan {
     pub target_file_size: u64,
 }
 
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     file: &'a Path,
     loc: &'a Locator,
     overridden: &'a [String],
 }
 
 impl Ctx<'_> {
-    fn err(&self, field: &[&str], message: String, fix: impl Into<String>) -> ConfigError {
+    pub(super) fn err(
+        &self,
+        field: &[&str],
+        message: String,
+        fix: impl Into<String>,
+    ) -> ConfigError {
         let dotted = field.join(".");
         let mut fix = fix.into();
         if self
@@ -395,7 +404,11 @@ fn exact_size(n: u64) -> String {
 /// a record batch must hold at least one line.
 const MAX_LINE: u64 = 1 << 30;
 
-fn type_list(ctx: &Ctx, field: &[&str], names: &[String]) -> Result<Vec<TypeIdx>, ConfigError> {
+pub(super) fn type_list(
+    ctx: &Ctx,
+    field: &[&str],
+    names: &[String],
+) -> Result<Vec<TypeIdx>, ConfigError> {
     let all: Vec<String> = RESOURCE_TYPES.iter().map(|s| s.to_string()).collect();
     names
         .iter()
@@ -628,7 +641,13 @@ pub(crate) fn check(
         }
     }
 
+    let transform = match &raw.transform {
+        Some(t) => Some(Arc::new(super::transform::check(&ctx, t)?)),
+        None => None,
+    };
+
     Ok(Plan {
+        transform,
         name: p.name.clone(),
         file: file.to_path_buf(),
         threads,
@@ -696,6 +715,9 @@ impl fmt::Display for Plan {
                 OnInvalid::Fail => "fail the run",
             }
         )?;
+        if let Some(t) = &self.transform {
+            write!(f, "{t}")?;
+        }
         for s in &self.sinks {
             match &s.kind {
                 SinkKindPlan::Parquet(p) => writeln!(
