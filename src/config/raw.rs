@@ -5,7 +5,9 @@
 use crate::sink::dead_letter::DeadLetterConfig;
 use crate::sink::ndjson::NdjsonSinkConfig;
 use crate::sink::parquet::ParquetSinkConfig;
+use crate::source::azure_blob::AzureBlobSourceConfig;
 use crate::source::local::LocalSourceConfig;
+use crate::storage::StorageConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -25,6 +27,9 @@ pub struct RawPipeline {
     pub sinks: BTreeMap<String, RawSink>,
     /// `[dead_letter]`: where rejected lines go (required unless `validate.on_invalid = "fail"`).
     pub dead_letter: Option<DeadLetterConfig>,
+    /// `[storage]`: account and credentials for `az://`, `abfss://` and `https://` locations.
+    #[serde(default)]
+    pub storage: StorageConfig,
 }
 
 /// `[pipeline]`
@@ -61,6 +66,9 @@ pub enum RawSource {
     /// Local files and folders of `*.ndjson` / `*.ndjson.gz`.
     #[serde(rename = "local")]
     Local(LocalSourceConfig),
+    /// NDJSON blobs in Azure Blob Storage / ADLS Gen2.
+    #[serde(rename = "azure_blob")]
+    AzureBlob(AzureBlobSourceConfig),
 }
 
 /// `[validate]`

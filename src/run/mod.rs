@@ -22,8 +22,9 @@ use crate::sink::dead_letter::DeadLetterSink;
 use crate::sink::ndjson::NdjsonSink;
 use crate::sink::parquet::ParquetSink;
 use crate::sink::{Sink, SinkError, SinkStats, TYPE_SLOTS, UNKNOWN_TYPE_SLOT};
+use crate::source::azure_blob::{BlobSource, Download};
 use crate::source::local::LocalSource;
-use crate::source::SourceError;
+use crate::source::{Input, SourceError};
 use crate::stage::Checker;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use progress::Progress;
@@ -119,13 +120,13 @@ fn open_sinks(plan: &Plan, run_id: &str) -> Result<Vec<NamedSink>, RunError> {
         let (kind, path, sink): (&'static str, String, Box<dyn Sink>) = match &s.kind {
             SinkKindPlan::Parquet(p) => (
                 "parquet",
-                p.path.display().to_string(),
-                Box::new(ParquetSink::create(p, run_id).map_err(wrap)?),
+                p.path.to_string(),
+                Box::new(ParquetSink::create(p, run_id, &plan.storage).map_err(wrap)?),
             ),
             SinkKindPlan::Ndjson(n) => (
                 "ndjson",
-                n.path.display().to_string(),
-                Box::new(NdjsonSink::create(n, run_id).map_err(wrap)?),
+                n.path.to_string(),
+                Box::new(NdjsonSink::create(n, run_id, &plan.storage).map_err(wrap)?),
             ),
         };
         sinks.push(NamedSink {
@@ -139,9 +140,9 @@ fn open_sinks(plan: &Plan, run_id: &str) -> Result<Vec<NamedSink>, RunError> {
         sinks.push(NamedSink {
             name: "dead_letter".into(),
             kind: "dead_letter",
-            path: d.path.display().to_string(),
+            path: d.path.to_string(),
             sink: Box::new(
-                DeadLetterSink::create(d, run_id).map_err(|e| RunError::Sink {
+                DeadLetterSink::create(d, run_id, &plan.storage).map_err(|e| RunError::Sink {
                     sink: "dead_letter".into(),
                     source: e,
                 })?,
@@ -204,9 +205,25 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> RunReport {
 }
 
 fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(), RunError> {
-    let SourcePlan::Local { paths, types } = &plan.source;
-    let source = LocalSource::open(paths)?;
-    report.bytes.input_files = source.files().len() as u64;
+    let source = match &plan.source {
+        SourcePlan::Local { paths, .. } => Input::Local(LocalSource::open(paths)?),
+        SourcePlan::AzureBlob {
+            urls,
+            concurrency,
+            range_size,
+            ..
+        } => Input::Blob(BlobSource::open(
+            urls,
+            &plan.storage,
+            &|k| std::env::var(k).ok(),
+            Download {
+                concurrency: *concurrency,
+                range_size: *range_size,
+            },
+        )?),
+    };
+    let types = plan.source.types();
+    report.bytes.input_files = source.file_count() as u64;
     let run_id = format!(
         "{}-{}",
         std::process::id(),
@@ -219,7 +236,7 @@ fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(),
     let names: Vec<String> = sinks.iter().map(|s| s.name.clone()).collect();
     let progress = Progress::new(opts.progress, source.total_bytes(), &names);
 
-    let outcome = pump(plan, &source, types.as_deref(), &mut sinks, &progress);
+    let outcome = pump(plan, &source, types, &mut sinks, &progress);
     progress.finish();
     report.bytes.read = outcome.bytes_read;
     report.durations.read_ms = outcome.read_ms;
@@ -346,7 +363,7 @@ struct PumpOutcome {
 /// Moves all data from the source through the workers to the sinks.
 fn pump(
     plan: &Plan,
-    source: &LocalSource,
+    source: &Input,
     types: Option<&[crate::fhir::TypeIdx]>,
     sinks: &mut [NamedSink],
     progress: &Progress,
