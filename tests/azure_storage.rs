@@ -434,4 +434,19 @@ fn issue5_wrong_credentials_give_a_clear_error_without_the_secret() {
     }
     // Nothing was written with the bad credentials.
     assert_eq!(blob_names(&store(&az, &c)), Vec::<String>::new());
+
+    // A container that does not exist is named, before any input is read.
+    let p = write_pipeline(
+        dir.path(),
+        &local_to_blob_pipeline(&c, &input, "")
+            .replace(&format!("az://{c}/lake"), "az://no-such-container/lake"),
+    );
+    let (code, report, stderr) = run_with(&p, &az.connection_string());
+    assert_eq!(code, 3, "{stderr}");
+    let error = report["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("not found") && error.contains("container `no-such-container`"),
+        "{error}"
+    );
+    assert_eq!(report["totals"]["read"], 0, "{report}");
 }

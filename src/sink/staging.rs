@@ -133,6 +133,9 @@ impl Staging {
             }
             Location::Blob(url) => {
                 let store = BlobStore::open(url, storage, &|k| std::env::var(k).ok())?;
+                // Fail before any input is read when the container is missing or the
+                // credential is refused (commit needs list permission anyway).
+                store.list(&url.child(&name))?;
                 Inner::Blob {
                     tmp: url.child(&name),
                     store: Arc::new(store),

@@ -52,13 +52,13 @@ pub enum StorageError {
         detail: String,
     },
     /// The container or blob does not exist.
-    #[error("not found while trying to {op}: `{path}` in container `{container}` of storage account `{account}`. Check the container name and the prefix")]
+    #[error("not found while trying to {op} in container `{container}` of storage account `{account}` ({path}). Check that the container exists (fhirpipe does not create containers) and the prefix")]
     NotFound {
         /// Account.
         account: String,
         /// Container.
         container: String,
-        /// Blob or prefix.
+        /// The blob, or the service's error code (`ContainerNotFound`).
         path: String,
         /// What was attempted.
         op: String,
@@ -212,12 +212,41 @@ impl BlobStore {
                 credential: self.credential,
                 detail: scrub(&first_line(&source.to_string()), &self.secrets),
             },
-            other => StorageError::Io {
-                account,
-                container,
-                op: op.to_string(),
-                detail: scrub(&other.to_string(), &self.secrets),
-            },
+            other => {
+                // Listing errors arrive as `Generic` with the HTTP status in the text.
+                let text = other.to_string();
+                let code = xml_tag(&text, "Code");
+                let status = |s: &str| text.contains(s);
+                if status("403 Forbidden") || status("401 Unauthorized") {
+                    let message = xml_tag(&text, "Message").map(|m| first_line(&m));
+                    let detail = match (code, message) {
+                        (Some(c), Some(m)) => format!("{c}: {m}"),
+                        (Some(c), None) => c,
+                        _ => "the service refused the request".into(),
+                    };
+                    StorageError::Denied {
+                        account,
+                        container,
+                        op: op.to_string(),
+                        credential: self.credential,
+                        detail: scrub(&detail, &self.secrets),
+                    }
+                } else if status("404 Not Found") {
+                    StorageError::NotFound {
+                        path: code.unwrap_or_default(),
+                        account,
+                        container,
+                        op: op.to_string(),
+                    }
+                } else {
+                    StorageError::Io {
+                        account,
+                        container,
+                        op: op.to_string(),
+                        detail: scrub(&text, &self.secrets),
+                    }
+                }
+            }
         }
     }
 
@@ -293,6 +322,13 @@ impl BlobStore {
         .map(|b| b.to_vec())
         .map_err(|e| self.err(&format!("read `{name}`"), e))
     }
+}
+
+/// The text of the first `<tag>…</tag>` in an error body.
+fn xml_tag(text: &str, tag: &str) -> Option<String> {
+    let start = text.find(&format!("<{tag}>"))? + tag.len() + 2;
+    let len = text[start..].find(&format!("</{tag}>"))?;
+    Some(text[start..start + len].trim().to_string())
 }
 
 fn first_line(s: &str) -> String {
