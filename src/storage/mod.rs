@@ -210,7 +210,10 @@ impl BlobStore {
                 container,
                 op: op.to_string(),
                 credential: self.credential,
-                detail: scrub(&first_line(&source.to_string()), &self.secrets),
+                detail: scrub(
+                    first_line(&source.to_string()).trim_end_matches('.'),
+                    &self.secrets,
+                ),
             },
             other => {
                 // Listing errors arrive as `Generic` with the HTTP status in the text.
@@ -229,7 +232,7 @@ impl BlobStore {
                         container,
                         op: op.to_string(),
                         credential: self.credential,
-                        detail: scrub(&detail, &self.secrets),
+                        detail: scrub(detail.trim_end_matches('.'), &self.secrets),
                     }
                 } else if status("404 Not Found") {
                     StorageError::NotFound {
