@@ -60,7 +60,7 @@ impl RollingWriter {
     /// Writes one line (a `\n` is appended).
     pub fn write_line(&mut self, staging: &Staging, line: &[u8]) -> Result<(), SinkError> {
         if self.open.is_none() {
-            let w = staging.create_file(&self.rel())?;
+            let w = staging.create_file(&self.rel(), 128 << 10)?;
             let path = w.path();
             let out = if self.gzip {
                 Out::Gzip(flate2::write::GzEncoder::new(

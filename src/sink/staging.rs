@@ -153,8 +153,9 @@ impl Staging {
         }
     }
 
-    /// Opens the file that will be `<root>/<rel>` (local: creates its folder).
-    pub fn create_file(&self, rel: &str) -> Result<OutFile, SinkError> {
+    /// Opens the file that will be `<root>/<rel>` (local: creates its folder and buffers
+    /// `buffer` bytes; blob: uploads in blocks).
+    pub fn create_file(&self, rel: &str, buffer: usize) -> Result<OutFile, SinkError> {
         match &self.inner {
             Inner::Local { tmp, .. } => {
                 let path = tmp.join(rel);
@@ -163,7 +164,7 @@ impl Staging {
                 }
                 let f = File::create(&path).map_err(SinkError::io(&path))?;
                 Ok(OutFile::Local {
-                    w: BufWriter::with_capacity(1 << 20, f),
+                    w: BufWriter::with_capacity(buffer, f),
                     path,
                 })
             }

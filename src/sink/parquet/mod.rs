@@ -113,7 +113,7 @@ impl ParquetSink {
             if tw.open.is_none() {
                 let name = resource_type_name(tw.type_idx);
                 let rel = format!("{name}/part-{:05}.parquet", tw.seq);
-                let f = self.staging.create_file(&rel)?;
+                let f = self.staging.create_file(&rel, 1 << 20)?;
                 let path = f.path();
                 let props = props
                     .into_builder()
