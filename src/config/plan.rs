@@ -4,12 +4,14 @@
 use super::error::closest;
 use super::locate::Locator;
 use super::raw::{ByteSize, RawLevel, RawOnInvalid, RawPipeline, RawSink, RawSource};
+use super::transform::TransformPlan;
 use super::ConfigError;
 use crate::fhir::{resource_type_index, TypeIdx, RESOURCE_TYPES};
 use crate::storage::{BlobUrl, Location, StorageConfig};
 use crate::util::{format_bytes, parse_byte_size};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A checked pipeline.
 #[derive(Debug, Clone)]
@@ -36,6 +38,8 @@ pub struct Plan {
     pub dead_letter: Option<DeadLetterPlan>,
     /// Account and credentials for blob locations (resolved when a store is opened).
     pub storage: StorageConfig,
+    /// `[transform]`, shared by every worker.
+    pub transform: Option<Arc<TransformPlan>>,
 }
 
 /// Checked source.
@@ -152,14 +156,19 @@ pub struct DeadLetterPlan {
     pub target_file_size: u64,
 }
 
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     file: &'a Path,
     loc: &'a Locator,
     overridden: &'a [String],
 }
 
 impl Ctx<'_> {
-    fn err(&self, field: &[&str], message: String, fix: impl Into<String>) -> ConfigError {
+    pub(super) fn err(
+        &self,
+        field: &[&str],
+        message: String,
+        fix: impl Into<String>,
+    ) -> ConfigError {
         let dotted = field.join(".");
         let mut fix = fix.into();
         if self
@@ -240,7 +249,11 @@ fn exact_size(n: u64) -> String {
 /// a record batch must hold at least one line.
 const MAX_LINE: u64 = 1 << 30;
 
-fn type_list(ctx: &Ctx, field: &[&str], names: &[String]) -> Result<Vec<TypeIdx>, ConfigError> {
+pub(super) fn type_list(
+    ctx: &Ctx,
+    field: &[&str],
+    names: &[String],
+) -> Result<Vec<TypeIdx>, ConfigError> {
     let all: Vec<String> = RESOURCE_TYPES.iter().map(|s| s.to_string()).collect();
     names
         .iter()
@@ -548,7 +561,13 @@ pub(crate) fn check(
         }
     }
 
+    let transform = match &raw.transform {
+        Some(t) => Some(Arc::new(super::transform::check(&ctx, t)?)),
+        None => None,
+    };
+
     Ok(Plan {
+        transform,
         name: p.name.clone(),
         file: file.to_path_buf(),
         threads,
@@ -620,6 +639,9 @@ impl fmt::Display for Plan {
                 OnInvalid::Fail => "fail the run",
             }
         )?;
+        if let Some(t) = &self.transform {
+            write!(f, "{t}")?;
+        }
         for s in &self.sinks {
             match &s.kind {
                 SinkKindPlan::Parquet(p) => writeln!(

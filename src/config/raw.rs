@@ -7,6 +7,7 @@ use crate::sink::ndjson::NdjsonSinkConfig;
 use crate::sink::parquet::ParquetSinkConfig;
 use crate::source::azure_blob::AzureBlobSourceConfig;
 use crate::source::local::LocalSourceConfig;
+use crate::stage::transform::config::TransformConfig;
 use crate::storage::StorageConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -22,6 +23,8 @@ pub struct RawPipeline {
     /// `[validate]`: what is checked and what happens to invalid lines.
     #[serde(default)]
     pub validate: ValidateSection,
+    /// `[transform]`: unbundle, filter, de-duplicate and edit resources (after the checks).
+    pub transform: Option<TransformConfig>,
     /// `[sinks.<name>]`: where resources go; one or more.
     #[serde(default)]
     pub sinks: BTreeMap<String, RawSink>,
