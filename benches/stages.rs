@@ -111,14 +111,14 @@ fn benches(c: &mut Criterion) {
     let batch = Checker::new(None).check(chunk(&data));
     let dir = tempfile::tempdir().expect("temp dir");
     let plan = ParquetPlan {
-        path: dir.path().join("lake"),
+        path: fhirpipe::storage::Location::Local(dir.path().join("lake")),
         compression: Compression::Zstd(1),
         target_file_size: 128_000_000,
         row_group_bytes: 32 << 20,
     };
     g.bench_function("parquet_sink_zstd1", |b| {
         b.iter(|| {
-            let mut sink = ParquetSink::create(&plan, "bench").expect("sink");
+            let mut sink = ParquetSink::create(&plan, "bench", &Default::default()).expect("sink");
             sink.write(&batch).expect("write");
             let stats = sink.finish().expect("finish");
             sink.abort();

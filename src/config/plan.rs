@@ -9,6 +9,7 @@ use super::ConfigError;
 use crate::fhir::{resource_type_index, TypeIdx, RESOURCE_TYPES};
 use crate::sink::fhir_import::FhirImportSinkConfig;
 use crate::source::fhir_export::{ExportLevel, FhirExportSourceConfig};
+use crate::storage::{BlobUrl, Location, StorageConfig};
 use crate::util::{format_bytes, parse_byte_size};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -37,6 +38,8 @@ pub struct Plan {
     pub sinks: Vec<SinkPlan>,
     /// Rejected lines' output.
     pub dead_letter: Option<DeadLetterPlan>,
+    /// Account and credentials for blob locations (resolved when a store is opened).
+    pub storage: StorageConfig,
     /// `[transform]`, shared by every worker.
     pub transform: Option<Arc<TransformPlan>>,
 }
@@ -51,8 +54,31 @@ pub enum SourcePlan {
         /// Types kept (others filtered), `None` = all.
         types: Option<Vec<TypeIdx>>,
     },
+    /// Blobs (`kind = "azure_blob"`, or a local source given URLs).
+    AzureBlob {
+        /// Blobs or prefixes.
+        urls: Vec<BlobUrl>,
+        /// Types kept (others filtered), `None` = all.
+        types: Option<Vec<TypeIdx>>,
+        /// Range requests in flight per blob.
+        concurrency: usize,
+        /// Bytes per range request.
+        range_size: u64,
+    },
     /// A FHIR service's `$export`.
     FhirExport(FhirExportPlan),
+}
+
+impl SourcePlan {
+    /// The types kept, `None` = all.
+    pub fn types(&self) -> Option<&[TypeIdx]> {
+        match self {
+            SourcePlan::Local { types, .. } | SourcePlan::AzureBlob { types, .. } => {
+                types.as_deref()
+            }
+            SourcePlan::FhirExport(_) => None,
+        }
+    }
 }
 
 /// A checked FHIR endpoint: base URL (no trailing slash), auth, expected audience.
@@ -144,8 +170,8 @@ pub enum Compression {
 /// Checked Parquet sink.
 #[derive(Debug, Clone)]
 pub struct ParquetPlan {
-    /// Output folder.
-    pub path: PathBuf,
+    /// Output folder or blob prefix.
+    pub path: Location,
     /// Codec.
     pub compression: Compression,
     /// Roll size.
@@ -157,8 +183,8 @@ pub struct ParquetPlan {
 /// Checked NDJSON sink.
 #[derive(Debug, Clone)]
 pub struct NdjsonPlan {
-    /// Output folder.
-    pub path: PathBuf,
+    /// Output folder or blob prefix.
+    pub path: Location,
     /// Roll size.
     pub target_file_size: u64,
     /// gzip output.
@@ -168,8 +194,8 @@ pub struct NdjsonPlan {
 /// Checked dead-letter output.
 #[derive(Debug, Clone)]
 pub struct DeadLetterPlan {
-    /// Output folder.
-    pub path: PathBuf,
+    /// Output folder or blob prefix.
+    pub path: Location,
     /// Roll size.
     pub target_file_size: u64,
 }
@@ -239,6 +265,12 @@ impl Ctx<'_> {
             return Err(self.err(field, "the path is empty".into(), "give a folder path"));
         }
         Ok(PathBuf::from(p))
+    }
+
+    /// A local folder or a blob URL.
+    fn location(&self, field: &[&str], p: &str) -> Result<Location, ConfigError> {
+        self.path(field, p)?;
+        Location::parse(p).map_err(|e| self.err(field, e.message, e.fix))
     }
 }
 
@@ -522,7 +554,87 @@ pub(crate) fn check(
                 Some(t) => Some(type_list(&ctx, &["source", "types"], t)?),
                 None => None,
             };
-            SourcePlan::Local { paths, types }
+            let mut urls = Vec::new();
+            for p in &paths {
+                if let Location::Blob(u) = Location::parse(&p.to_string_lossy())
+                    .map_err(|e| ctx.err(&["source", "path"], e.message, e.fix))?
+                {
+                    urls.push(u);
+                }
+            }
+            if !urls.is_empty() {
+                if urls.len() != paths.len() {
+                    return Err(ctx.err(
+                        &["source", "paths"],
+                        "local paths and blob URLs are mixed".into(),
+                        "read either local files or blobs in one pipeline",
+                    ));
+                }
+                SourcePlan::AzureBlob {
+                    urls,
+                    types,
+                    concurrency: 4,
+                    range_size: 8 << 20,
+                }
+            } else {
+                SourcePlan::Local { paths, types }
+            }
+        }
+        RawSource::AzureBlob(c) => {
+            let texts: Vec<(&str, &String)> = match (&c.url, &c.urls) {
+                (Some(u), None) => vec![("url", u)],
+                (None, Some(us)) if !us.is_empty() => us.iter().map(|u| ("urls", u)).collect(),
+                (Some(_), Some(_)) => {
+                    return Err(ctx.err(
+                        &["source", "urls"],
+                        "both `url` and `urls` are set".into(),
+                        "keep one of them",
+                    ))
+                }
+                _ => {
+                    return Err(ctx.err(
+                        &["source"],
+                        "the azure_blob source has no input".into(),
+                        "add `url = \"az://container/prefix\"` (or `urls = [...]`) to [source]",
+                    ))
+                }
+            };
+            let mut urls = Vec::new();
+            for (field, t) in texts {
+                match Location::parse(t).map_err(|e| ctx.err(&["source", field], e.message, e.fix))? {
+                    Location::Blob(u) => urls.push(u),
+                    Location::Local(_) => {
+                        return Err(ctx.err(
+                            &["source", field],
+                            format!("`{t}` is not a blob URL"),
+                            "write az://container/prefix, abfss://container@account.dfs.core.windows.net/prefix or https://account.blob.core.windows.net/container/prefix; for local files use kind = \"local\"",
+                        ))
+                    }
+                }
+            }
+            let types = match &c.types {
+                Some(t) => Some(type_list(&ctx, &["source", "types"], t)?),
+                None => None,
+            };
+            let concurrency = c.concurrency.unwrap_or(4);
+            if !(1..=64).contains(&concurrency) {
+                return Err(ctx.err(
+                    &["source", "concurrency"],
+                    format!("{concurrency} range requests at once is out of range"),
+                    "use 1 to 64 (default 4)",
+                ));
+            }
+            SourcePlan::AzureBlob {
+                urls,
+                types,
+                concurrency,
+                range_size: ctx.size(
+                    &["source", "range_size"],
+                    &c.range_size,
+                    8 << 20,
+                    (4 << 10, 1 << 30),
+                )?,
+            }
         }
         RawSource::FhirExport(c) => SourcePlan::FhirExport(fhir_export(&ctx, c)?),
     };
@@ -542,7 +654,7 @@ pub(crate) fn check(
                     }
                 }
                 SinkKindPlan::Parquet(ParquetPlan {
-                    path: ctx.path(&f("path"), &c.path)?,
+                    path: ctx.location(&f("path"), &c.path)?,
                     compression: compression(&ctx, &f("compression"), &c.compression)?,
                     target_file_size: ctx.size(
                         &f("target_file_size"),
@@ -561,7 +673,7 @@ pub(crate) fn check(
             RawSink::Ndjson(c) => {
                 let f = |k: &'static str| ["sinks", name.as_str(), k];
                 SinkKindPlan::Ndjson(NdjsonPlan {
-                    path: ctx.path(&f("path"), &c.path)?,
+                    path: ctx.location(&f("path"), &c.path)?,
                     target_file_size: ctx.size(
                         &f("target_file_size"),
                         &c.target_file_size,
@@ -592,7 +704,7 @@ pub(crate) fn check(
     };
     let dead_letter = match &raw.dead_letter {
         Some(d) => Some(DeadLetterPlan {
-            path: ctx.path(&["dead_letter", "path"], &d.path)?,
+            path: ctx.location(&["dead_letter", "path"], &d.path)?,
             target_file_size: ctx.size(
                 &["dead_letter", "target_file_size"],
                 &d.target_file_size,
@@ -609,7 +721,7 @@ pub(crate) fn check(
     };
 
     // Two outputs in one folder would delete each other's files at commit.
-    let mut outs: Vec<(String, PathBuf)> = sinks
+    let mut outs: Vec<(String, Location)> = sinks
         .iter()
         .filter_map(|s| {
             let p = match &s.kind {
@@ -631,9 +743,7 @@ pub(crate) fn check(
                     &segs,
                     format!(
                         "`{}` and `{}` both write to {}",
-                        outs[i].0,
-                        outs[j].0,
-                        outs[i].1.display()
+                        outs[i].0, outs[j].0, outs[i].1
                     ),
                     "give every output its own folder",
                 ));
@@ -661,6 +771,7 @@ pub(crate) fn check(
         on_invalid,
         sinks,
         dead_letter,
+        storage: raw.storage.clone(),
     })
 }
 
@@ -675,18 +786,25 @@ impl fmt::Display for Plan {
             format_bytes(self.max_line_size as u64)
         )?;
         match &self.source {
-            SourcePlan::Local { paths, types } => {
+            SourcePlan::Local { paths, .. } => {
                 writeln!(f, "  source: local")?;
                 for p in paths {
                     writeln!(f, "    - {}", p.display())?;
                 }
-                if let Some(t) = types {
-                    let names: Vec<&str> = t.iter().map(|&i| RESOURCE_TYPES[i as usize]).collect();
-                    writeln!(
-                        f,
-                        "    types: {} (others counted as filtered)",
-                        names.join(", ")
-                    )?;
+            }
+            SourcePlan::AzureBlob {
+                urls,
+                concurrency,
+                range_size,
+                ..
+            } => {
+                writeln!(
+                    f,
+                    "  source: azure_blob ({concurrency} ranges of {} at once per blob)",
+                    format_bytes(*range_size)
+                )?;
+                for u in urls {
+                    writeln!(f, "    - {u}")?;
                 }
             }
             SourcePlan::FhirExport(e) => {
@@ -701,6 +819,14 @@ impl fmt::Display for Plan {
                     e.endpoint.auth.method()
                 )?;
             }
+        }
+        if let Some(t) = self.source.types() {
+            let names: Vec<&str> = t.iter().map(|&i| RESOURCE_TYPES[i as usize]).collect();
+            writeln!(
+                f,
+                "    types: {} (others counted as filtered)",
+                names.join(", ")
+            )?;
         }
         writeln!(
             f,
@@ -724,7 +850,7 @@ impl fmt::Display for Plan {
                     f,
                     "  sink {}: parquet → {}/<Type>/part-NNNNN.parquet ({}, files up to {}, row groups up to {})",
                     s.name,
-                    p.path.display(),
+                    p.path,
                     match p.compression {
                         Compression::Zstd(l) => format!("zstd({l})"),
                         Compression::Snappy => "snappy".into(),
@@ -737,7 +863,7 @@ impl fmt::Display for Plan {
                     f,
                     "  sink {}: ndjson → {}/<Type>.NNNNN.ndjson{} (files up to {})",
                     s.name,
-                    n.path.display(),
+                    n.path,
                     if n.gzip { ".gz" } else { "" },
                     format_bytes(n.target_file_size)
                 )?,
@@ -754,11 +880,7 @@ impl fmt::Display for Plan {
             }
         }
         match &self.dead_letter {
-            Some(d) => writeln!(
-                f,
-                "  dead letter → {}/dead-letter.NNNNN.ndjson",
-                d.path.display()
-            ),
+            Some(d) => writeln!(f, "  dead letter → {}/dead-letter.NNNNN.ndjson", d.path),
             None => writeln!(
                 f,
                 "  dead letter: none (the run fails on the first invalid line)"

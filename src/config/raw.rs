@@ -7,8 +7,10 @@ use crate::sink::fhir_import::FhirImportSinkConfig;
 use crate::sink::ndjson::NdjsonSinkConfig;
 use crate::sink::parquet::ParquetSinkConfig;
 use crate::source::fhir_export::FhirExportSourceConfig;
+use crate::source::azure_blob::AzureBlobSourceConfig;
 use crate::source::local::LocalSourceConfig;
 use crate::stage::transform::config::TransformConfig;
+use crate::storage::StorageConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -30,6 +32,9 @@ pub struct RawPipeline {
     pub sinks: BTreeMap<String, RawSink>,
     /// `[dead_letter]`: where rejected lines go (required unless `validate.on_invalid = "fail"`).
     pub dead_letter: Option<DeadLetterConfig>,
+    /// `[storage]`: account and credentials for `az://`, `abfss://` and `https://` locations.
+    #[serde(default)]
+    pub storage: StorageConfig,
 }
 
 /// `[pipeline]`
@@ -69,6 +74,9 @@ pub enum RawSource {
     /// A FHIR service's `$export`.
     #[serde(rename = "fhir_export")]
     FhirExport(Box<FhirExportSourceConfig>),
+    /// NDJSON blobs in Azure Blob Storage / ADLS Gen2.
+    #[serde(rename = "azure_blob")]
+    AzureBlob(AzureBlobSourceConfig),
 }
 
 /// `[validate]`

@@ -27,8 +27,9 @@ use crate::sink::dead_letter::DeadLetterSink;
 use crate::sink::ndjson::NdjsonSink;
 use crate::sink::parquet::ParquetSink;
 use crate::sink::{Sink, SinkError, SinkStats, TYPE_SLOTS, UNKNOWN_TYPE_SLOT};
+use crate::source::azure_blob::{BlobSource, Download};
 use crate::source::local::LocalSource;
-use crate::source::SourceError;
+use crate::source::{Input, SourceError};
 use crate::stage::transform::dedupe::{self, DedupeIndex};
 use crate::stage::transform::{Mode, Transformer};
 use crate::stage::Checker;
@@ -132,13 +133,13 @@ fn open_sinks(plan: &Plan, run_id: &str) -> Result<Vec<NamedSink>, RunError> {
         let (kind, path, sink): (&'static str, String, Box<dyn Sink>) = match &s.kind {
             SinkKindPlan::Parquet(p) => (
                 "parquet",
-                p.path.display().to_string(),
-                Box::new(ParquetSink::create(p, run_id).map_err(wrap)?),
+                p.path.to_string(),
+                Box::new(ParquetSink::create(p, run_id, &plan.storage).map_err(wrap)?),
             ),
             SinkKindPlan::Ndjson(n) => (
                 "ndjson",
-                n.path.display().to_string(),
-                Box::new(NdjsonSink::create(n, run_id).map_err(wrap)?),
+                n.path.to_string(),
+                Box::new(NdjsonSink::create(n, run_id, &plan.storage).map_err(wrap)?),
             ),
             SinkKindPlan::FhirImport(_) => {
                 return Err(RunError::NotRunnable(format!(
@@ -158,9 +159,9 @@ fn open_sinks(plan: &Plan, run_id: &str) -> Result<Vec<NamedSink>, RunError> {
         sinks.push(NamedSink {
             name: "dead_letter".into(),
             kind: "dead_letter",
-            path: d.path.display().to_string(),
+            path: d.path.to_string(),
             sink: Box::new(
-                DeadLetterSink::create(d, run_id).map_err(|e| RunError::Sink {
+                DeadLetterSink::create(d, run_id, &plan.storage).map_err(|e| RunError::Sink {
                     sink: "dead_letter".into(),
                     source: e,
                 })?,
@@ -230,12 +231,6 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> RunReport {
 }
 
 fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(), RunError> {
-    let (paths, types) = match &plan.source {
-        SourcePlan::Local { paths, types } => (paths, types),
-        SourcePlan::FhirExport(_) => {
-            return Err(RunError::NotRunnable("source kind fhir_export".into()))
-        }
-    };
     if let Some(s) = plan
         .sinks
         .iter()
@@ -246,8 +241,28 @@ fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(),
             s.name
         )));
     }
-    let source = LocalSource::open(paths)?;
-    report.bytes.input_files = source.files().len() as u64;
+    let source = match &plan.source {
+        SourcePlan::Local { paths, .. } => Input::Local(LocalSource::open(paths)?),
+        SourcePlan::AzureBlob {
+            urls,
+            concurrency,
+            range_size,
+            ..
+        } => Input::Blob(BlobSource::open(
+            urls,
+            &plan.storage,
+            &|k| std::env::var(k).ok(),
+            Download {
+                concurrency: *concurrency,
+                range_size: *range_size,
+            },
+        )?),
+        SourcePlan::FhirExport(_) => {
+            return Err(RunError::NotRunnable("source kind fhir_export".into()))
+        }
+    };
+    let types = plan.source.types();
+    report.bytes.input_files = source.file_count() as u64;
     let run_id = format!(
         "{}-{}",
         std::process::id(),
@@ -267,7 +282,7 @@ fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(),
         let first = pump(
             plan,
             &source,
-            types.as_deref(),
+            types,
             &mut [],
             &bars,
             Pass::Collect(&mut builder),
@@ -292,7 +307,7 @@ fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(),
     let outcome = pump(
         plan,
         &source,
-        types.as_deref(),
+        types,
         &mut sinks,
         &progress,
         Pass::Emit(index),
@@ -458,7 +473,7 @@ enum Pass<'a> {
 /// Moves all data from the source through the workers to the sinks.
 fn pump(
     plan: &Plan,
-    source: &LocalSource,
+    source: &Input,
     types: Option<&[crate::fhir::TypeIdx]>,
     sinks: &mut [NamedSink],
     progress: &Progress,

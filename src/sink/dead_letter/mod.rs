@@ -16,6 +16,7 @@ use crate::batch::{Batch, Reject};
 use crate::config::DeadLetterPlan;
 use crate::fhir::resource_type_name;
 use crate::fhir::validate::OperationOutcome;
+use crate::storage::StorageConfig;
 use base64::Engine as _;
 use serde::Serialize;
 use std::path::Path;
@@ -71,9 +72,13 @@ pub struct DeadLetterSink {
 
 impl DeadLetterSink {
     /// Creates the staging folder.
-    pub fn create(plan: &DeadLetterPlan, run_id: &str) -> Result<Self, SinkError> {
+    pub fn create(
+        plan: &DeadLetterPlan,
+        run_id: &str,
+        storage: &StorageConfig,
+    ) -> Result<Self, SinkError> {
         Ok(DeadLetterSink {
-            staging: Staging::create(&plan.path, run_id)?,
+            staging: Staging::create(&plan.path, run_id, storage)?,
             writer: RollingWriter::new("dead-letter", plan.target_file_size, false),
             stats: SinkStats::new(),
             line: Vec::new(),
