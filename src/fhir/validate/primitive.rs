@@ -178,6 +178,10 @@ fn uuid(s: &str) -> Result<(), &'static str> {
     }
 }
 
+/// R4 `string`: "strings SHALL NOT exceed 1MB"; counted in bytes of UTF-8, as the HL7 validator
+/// does.
+pub const MAX_STRING_BYTES: usize = 1 << 20;
+
 /// Checks a string value of a string-typed primitive. Empty strings are reported by the
 /// caller; this checks the lexical form.
 pub fn check_string(p: Primitive, s: &str) -> Result<(), &'static str> {
@@ -213,7 +217,13 @@ pub fn check_string(p: Primitive, s: &str) -> Result<(), &'static str> {
                 Err("narrative XHTML must be a <div> element")
             }
         }
-        String | Markdown => Ok(()),
+        String | Markdown => {
+            if b.len() > MAX_STRING_BYTES {
+                Err("longer than 1 MiB, the limit for a string")
+            } else {
+                Ok(())
+            }
+        }
         // JSON numbers and booleans are checked by the caller.
         Boolean | Decimal | Integer | PositiveInt | UnsignedInt => Ok(()),
     }
@@ -324,6 +334,13 @@ mod tests {
         assert!(check_string(Uuid, "urn:uuid:C757873D-ec9a-4326-a141-556f43239520").is_err());
         assert!(check_string(Id, "a_b").is_err());
         assert_eq!(check_string(Xhtml, "<div xmlns=\"x\">hi</div>"), Ok(()));
+        // Issue 3 (HL7 validator suite, resource-invalid-eid-2): strings are at most 1 MiB.
+        let long = "x".repeat(MAX_STRING_BYTES);
+        assert_eq!(check_string(String, &long), Ok(()));
+        assert_eq!(
+            check_string(Markdown, &format!("{long}y")),
+            Err("longer than 1 MiB, the limit for a string")
+        );
     }
 
     #[test]
