@@ -14,11 +14,13 @@ pub use resource_types::RESOURCE_TYPES;
 /// Index of a resource type in [`RESOURCE_TYPES`]; small and `Copy`, used to route records.
 pub type TypeIdx = u16;
 
-/// Looks a resource type name up in the R4 table.
+/// Looks a resource type name up in the R4 table (hashed: it runs for every line and for
+/// every reference at level `structure`).
 pub fn resource_type_index(name: &str) -> Option<TypeIdx> {
-    RESOURCE_TYPES
-        .binary_search(&name)
-        .ok()
+    static INDEX: std::sync::OnceLock<model::NameIndex> = std::sync::OnceLock::new();
+    INDEX
+        .get_or_init(|| model::NameIndex::new(RESOURCE_TYPES.iter().copied()))
+        .find(name, |i| RESOURCE_TYPES[i])
         .map(|i| i as TypeIdx)
 }
 
