@@ -668,7 +668,8 @@ impl Validator {
     /// (or a conditional `Type?query`).
     fn reference_format(&mut self, s: &str) {
         // The common case first, in one scan: `Type/id`.
-        if let Some((t, id)) = s.split_once('/') {
+        if let Some(slash) = memchr::memchr(b'/', s.as_bytes()) {
+            let (t, id) = (&s[..slash], &s[slash + 1..]);
             if crate::fhir::is_valid_id(id) && crate::fhir::resource_type_index(t).is_some() {
                 return;
             }
