@@ -6,7 +6,8 @@
 //! `r4.model` (compact sorted lines, see the format in `generate.rs`); the binary embeds that
 //! file and [`Model::r4`] parses it once into indexed tables. Choice elements are expanded to
 //! their JSON names (`value[x]` → `valueQuantity`, ...), content references resolved to the
-//! backbone type they name, and each type's elements sorted by JSON name for binary search.
+//! backbone type they name, and each type's elements sorted by JSON name and found through a
+//! [`NameIndex`] hash (as are value-set codes and, in `fhir`, the resource types).
 
 pub mod generate;
 
