@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the hot stages: line splitting, parse + basic checks, parse + structure
-//! validation, Parquet encoding. Input: Observation-like NDJSON lines built here (about 16 MB),
+//! validation, the transform stage (a FHIRPath `where` filter; lossless edits of every
+//! resource), Parquet encoding. Input: Observation-like NDJSON lines built here (about 16 MB),
 //! so the benchmark needs no external data; when `../shared/data/synthea-150` (or
 //! `$FHIRPIPE_SHARED/data/synthea-150`) exists, the checks are also measured on a slice of it
 //! that keeps its mix of resource types. Run with `cargo bench --bench stages [-- FILTER]`.
@@ -10,6 +11,7 @@ use fhirpipe::config::{Compression, ParquetPlan, ValidateLevel};
 use fhirpipe::sink::parquet::ParquetSink;
 use fhirpipe::sink::Sink;
 use fhirpipe::source::LineSplitter;
+use fhirpipe::stage::transform::{Mode, Transformer};
 use fhirpipe::stage::Checker;
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -109,19 +111,49 @@ fn benches(c: &mut Criterion) {
         });
     }
 
+    // The transform stage on the workers' path: checks + a `where` filter evaluated on the
+    // tape; checks + edits that rewrite every resource (remove an element, set meta.source,
+    // add a tag, scan for a base URL that is not there).
+    for (name, transform) in [
+        (
+            "parse_check_where",
+            "[transform.where]\nObservation = \"status = 'final' and value.ofType(Quantity).value > 60\"\n",
+        ),
+        (
+            "parse_check_edit_all",
+            "[transform]\nremove = [\"Observation.issued\"]\nstrip_base_url = \"https://fhir.example.org/r4\"\n[transform.meta]\nsource = \"urn:bench\"\ntag = [{ system = \"http://t\", code = \"x\" }]\n",
+        ),
+    ] {
+        let text = format!(
+            "[pipeline]\nname = \"b\"\n[source]\nkind = \"local\"\npath = \"in\"\n[sinks.a]\nkind = \"ndjson\"\npath = \"out\"\n[dead_letter]\npath = \"dl\"\n{transform}"
+        );
+        let plan = fhirpipe::config::load_str(std::path::Path::new("b.toml"), &text, &[], &|_| None)
+            .expect("bench definition");
+        let t = plan.transform.expect("transform");
+        let mut checker =
+            Checker::new(None).with_transform(Some(Transformer::new(t, Mode::Emit(None))));
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || chunk(&data),
+                |c| black_box(checker.check(c).records.len()),
+                criterion::BatchSize::LargeInput,
+            )
+        });
+    }
+
     // The real sink (encoder, writer properties, row groups, rolling) into a temp folder;
     // the run is aborted, so only encoding and writing are timed, not the commit.
     let batch = Checker::new(None).check(chunk(&data));
     let dir = tempfile::tempdir().expect("temp dir");
     let plan = ParquetPlan {
-        path: dir.path().join("lake"),
+        path: fhirpipe::storage::Location::Local(dir.path().join("lake")),
         compression: Compression::Zstd(1),
         target_file_size: 128_000_000,
         row_group_bytes: 32 << 20,
     };
     g.bench_function("parquet_sink_zstd1", |b| {
         b.iter(|| {
-            let mut sink = ParquetSink::create(&plan, "bench").expect("sink");
+            let mut sink = ParquetSink::create(&plan, "bench", &Default::default()).expect("sink");
             sink.write(&batch).expect("write");
             let stats = sink.finish().expect("finish");
             sink.abort();

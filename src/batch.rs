@@ -86,6 +86,8 @@ pub struct Record {
     pub version_id: Option<Range<usize>>,
     /// `meta.lastUpdated` in microseconds since the epoch, UTC.
     pub last_updated: Option<i64>,
+    /// Index of the Bundle entry it came from (`[transform] unbundle`); `None` for a line.
+    pub entry: Option<u32>,
 }
 
 /// A line that failed a check.
@@ -101,6 +103,30 @@ pub struct Reject {
     pub type_idx: Option<TypeIdx>,
     /// The structure validation issues (level `structure`), written into the dead letter.
     pub outcome: Option<Box<OperationOutcome>>,
+    /// Index of the Bundle entry it came from (`[transform] unbundle`); `None` for a line.
+    pub entry: Option<u32>,
+}
+
+/// Why a resource was deliberately dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterReason {
+    /// Its type is not in `source.types` or `transform.types`.
+    Type,
+    /// A `[transform.where]` expression was not true for it.
+    Where,
+    /// `[transform] dedupe`: a newer resource of the same type and id won.
+    Duplicate,
+}
+
+/// A resource dropped on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Filtered {
+    /// Its type.
+    pub type_idx: TypeIdx,
+    /// Why.
+    pub reason: FilterReason,
+    /// It came from a Bundle entry rather than a line.
+    pub from_entry: bool,
 }
 
 /// What a worker made of one chunk.
@@ -118,14 +144,38 @@ pub struct Batch {
     pub records: Vec<Record>,
     /// Rejected lines, in input order.
     pub rejects: Vec<Reject>,
-    /// Types of the records deliberately dropped (filters), one entry per record.
-    pub filtered: Vec<TypeIdx>,
+    /// Resources deliberately dropped (filters), one entry per resource.
+    pub filtered: Vec<Filtered>,
+    /// Bundle lines whose entries became resources (`[transform] unbundle`); each is counted
+    /// as read and as consumed, its entries as unbundled.
+    pub bundles_consumed: u64,
+    /// Non-blank lines this batch covers (records, rejects and filtered resources from lines,
+    /// plus consumed Bundles): the independent count the run checks `read` against.
+    pub lines: u64,
     /// Lines that were empty or whitespace only.
     pub blank_lines: u64,
     /// Bytes of input text this batch covers.
     pub input_bytes: u64,
     /// Where `data` goes back when the batch is dropped.
     pub pool: Option<BufPool>,
+}
+
+impl Chunk {
+    /// A chunk of `data` from a file named `t.ndjson`, first line `first_line` (tests).
+    #[cfg(test)]
+    pub(crate) fn for_test(data: Vec<u8>, first_line: u64) -> Chunk {
+        Chunk {
+            pool: None,
+            seq: 0,
+            file: Arc::new(SourceFile {
+                index: 0,
+                name: "t.ndjson".into(),
+            }),
+            first_line,
+            data,
+            rejects: Vec::new(),
+        }
+    }
 }
 
 impl Drop for Batch {

@@ -16,6 +16,7 @@ pub mod sample;
 pub mod sink;
 pub mod source;
 pub mod stage;
+pub mod storage;
 pub mod util;
 
 #[cfg(test)]

@@ -71,3 +71,72 @@ fn exit_codes() {
         "{err}"
     );
 }
+
+/// Issue 3: `--var name=value` defines `%name`; an undefined one is exit 2 naming it.
+#[test]
+fn user_variables() {
+    let input = "{\"resourceType\":\"Patient\",\"name\":[{\"use\":\"official\",\"given\":[\"Ann\"]},{\"use\":\"usual\",\"given\":[\"Annie\"]}]}\n";
+    let (code, out, err) = run(
+        &[
+            "--var",
+            "u=usual",
+            "--var",
+            "p=An",
+            "Patient.name.where(use = %u).given.where(startsWith(%p))",
+        ],
+        Some(input),
+    );
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "[\"Annie\"]\n", ""));
+    let (code, out, err) = run(&["Patient.name.where(use = %u)"], Some(input));
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert_eq!(
+        err,
+        "fhirpipe: evaluation failed at 25: undefined variable %u\n  Patient.name.where(use = %u)\n                           ^\n"
+    );
+    let (code, _, err) = run(&["--var", "resource=x", "id"], None);
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            2,
+            "fhirpipe: --var %resource is defined by FHIRPath and cannot be set\n"
+        )
+    );
+    let (code, _, err) = run(&["--var", "novalue", "id"], None);
+    assert_eq!(
+        (code, err.as_str()),
+        (2, "fhirpipe: --var expected NAME=VALUE, got \"novalue\"\n")
+    );
+}
+
+/// Issue 3: `--strict` checks the expression against the R4 model before evaluating.
+#[test]
+fn strict_mode() {
+    let input = "{\"resourceType\":\"Observation\",\"status\":\"final\",\"valueQuantity\":{\"value\":120,\"unit\":\"mg\"}}\n";
+    let (code, out, _) = run(&["Observation.valueQuantity.unit"], Some(input));
+    assert_eq!((code, out.as_str()), (0, "[\"mg\"]\n"));
+    let (code, out, err) = run(&["--strict", "Observation.valueQuantity.unit"], Some(input));
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert_eq!(
+        err,
+        "fhirpipe: strict check failed at 12: valueQuantity is a choice variant: navigate Observation.value (with ofType() to pick a type)\n  Observation.valueQuantity.unit\n              ^\n"
+    );
+    let (code, out, _) = run(
+        &["--strict", "Observation.value.ofType(Quantity).unit"],
+        Some(input),
+    );
+    assert_eq!((code, out.as_str()), (0, "[\"mg\"]\n"));
+}
+
+/// Issue 3: an XML resource is converted with the R4 model and evaluated.
+#[test]
+fn evaluates_an_xml_resource() {
+    let xml = "\u{feff}<?xml version=\"1.0\"?>\n<Patient xmlns=\"http://hl7.org/fhir\"><birthDate value=\"1974-12-25\"/><name><given value=\"Ann\"/></name></Patient>\n";
+    let (code, out, _) = run(&["Patient.name.given | Patient.birthDate"], Some(xml));
+    assert_eq!((code, out.as_str()), (0, "[\"Ann\",\"1974-12-25\"]\n"));
+    let (code, out, err) = run(&["id"], Some("<Patient><nick value=\"x\"/></Patient>"));
+    assert_eq!((code, out.as_str()), (5, ""));
+    assert_eq!(
+        err,
+        "fhirpipe: stdin is not an R4 XML resource: Patient.nick: unknown element nick\n"
+    );
+}

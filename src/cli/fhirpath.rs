@@ -1,10 +1,14 @@
-//! `fhirpipe fhirpath EXPR [FILE]`: evaluates an expression on a JSON resource, or on every line
-//! of an NDJSON file (stdin when FILE is absent), and prints one JSON array per resource. For
-//! debugging de-identification rules and views. Exit codes: 2 bad expression (position shown),
-//! 3 I/O, 5 invalid JSON input.
+//! `fhirpipe fhirpath EXPR [FILE]`: evaluates an expression on a JSON resource, on an XML
+//! resource (converted by `fhir::xml`), or on every line of an NDJSON file (stdin when FILE is
+//! absent), and prints one JSON array per resource. For
+//! debugging de-identification rules and views. `--var name=value` defines `%name` as a string;
+//! `--strict` first checks the expression against the R4 model for each resource's type.
+//! Exit codes: 2 bad expression (position shown), bad or undefined variable, 3 I/O, 5 invalid
+//! JSON input.
 
 use crate::exit::ExitCode;
-use crate::fhirpath::{to_json, Expression};
+use crate::fhirpath::{default_types, to_json, Env, Expression};
+use simd_json::prelude::*;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
@@ -15,6 +19,13 @@ pub struct FhirpathArgs {
     expression: String,
     /// A JSON resource or an NDJSON file (one resource per line); stdin when absent.
     file: Option<PathBuf>,
+    /// Defines `%NAME` as the string VALUE (repeatable), e.g. `--var system=http://loinc.org`.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    vars: Vec<String>,
+    /// Check the expression against the R4 model for each resource's type before evaluating
+    /// (unknown elements, `valueQuantity` instead of `value.ofType(Quantity)`, ...).
+    #[arg(long)]
+    strict: bool,
 }
 
 /// The expression with a caret under byte `pos`.
@@ -24,16 +35,37 @@ fn pointed(expr: &str, pos: usize) -> String {
 }
 
 /// Evaluates one JSON text; `Err((message, exit code))`.
-fn eval_one(expr: &Expression, text: &[u8], out: &mut String) -> Result<(), (String, ExitCode)> {
+fn eval_one(
+    expr: &Expression,
+    env: &Env<'_>,
+    strict: bool,
+    text: &[u8],
+    out: &mut String,
+) -> Result<(), (String, ExitCode)> {
     let mut bytes = text.to_vec();
     let tape = simd_json::to_tape(&mut bytes)
         .map_err(|e| (format!("invalid JSON: {e}"), ExitCode::InvalidInput))?;
-    let items = expr.evaluate(tape.as_value()).map_err(|e| {
-        (
-            format!("evaluation failed {e}\n{}", pointed(expr.source(), e.pos)),
-            ExitCode::Usage,
-        )
-    })?;
+    let resource = tape.as_value();
+    if strict {
+        let context = resource
+            .get("resourceType")
+            .and_then(|r| r.into_string())
+            .unwrap_or("");
+        expr.check(context, default_types(resource)).map_err(|e| {
+            (
+                format!("strict check failed {e}\n{}", pointed(expr.source(), e.pos)),
+                ExitCode::Usage,
+            )
+        })?;
+    }
+    let items = expr
+        .evaluate_with_env(resource, default_types(resource), env)
+        .map_err(|e| {
+            (
+                format!("evaluation failed {e}\n{}", pointed(expr.source(), e.pos)),
+                ExitCode::Usage,
+            )
+        })?;
     out.push_str(&to_json(&items));
     out.push('\n');
     Ok(())
@@ -51,6 +83,20 @@ pub fn run(a: FhirpathArgs) -> i32 {
             return ExitCode::Usage.code();
         }
     };
+    let mut env = Env::new();
+    for v in &a.vars {
+        let set = match v.split_once('=') {
+            Some((name, value)) => env
+                .set_str(name, value)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            None => Err(format!("expected NAME=VALUE, got {v:?}")),
+        };
+        if let Err(e) = set {
+            eprintln!("fhirpipe: --var {e}");
+            return ExitCode::Usage.code();
+        }
+    }
     let mut input = Vec::new();
     let read = match &a.file {
         Some(p) => std::fs::File::open(p).and_then(|mut f| f.read_to_end(&mut input)),
@@ -64,9 +110,23 @@ pub fn run(a: FhirpathArgs) -> i32 {
         eprintln!("fhirpipe: cannot read {source}: {e}");
         return ExitCode::Io.code();
     }
+    // A FHIR XML resource is converted to JSON first (with the R4 model).
+    let text = input.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&input);
+    if text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<') {
+        let converted = std::str::from_utf8(text)
+            .map_err(|e| format!("not UTF-8: {e}"))
+            .and_then(|xml| crate::fhir::xml::resource_to_json(xml).map_err(|e| e.to_string()));
+        match converted {
+            Ok(json) => input = json.into_bytes(),
+            Err(e) => {
+                eprintln!("fhirpipe: {source} is not an R4 XML resource: {e}");
+                return ExitCode::InvalidInput.code();
+            }
+        }
+    }
     let mut out = String::new();
     // One JSON document (possibly pretty-printed) first; otherwise NDJSON, line by line.
-    let whole = eval_one(&expr, &input, &mut out);
+    let whole = eval_one(&expr, &env, a.strict, &input, &mut out);
     let result = match whole {
         Err((_, ExitCode::InvalidInput)) => {
             out.clear();
@@ -75,7 +135,7 @@ pub fn run(a: FhirpathArgs) -> i32 {
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                if let Err((m, code)) = eval_one(&expr, line, &mut out) {
+                if let Err((m, code)) = eval_one(&expr, &env, a.strict, line, &mut out) {
                     r = Err((format!("{source} line {}: {m}", n + 1), code));
                     break;
                 }

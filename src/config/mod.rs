@@ -14,12 +14,14 @@ mod locate;
 mod overrides;
 mod plan;
 pub mod raw;
+mod transform;
 
 pub use error::ConfigError;
 pub use plan::{
     Compression, DeadLetterPlan, NdjsonPlan, OnInvalid, ParquetPlan, Plan, SinkKindPlan, SinkPlan,
     SourcePlan, ValidateLevel,
 };
+pub use transform::TransformPlan;
 
 use std::path::Path;
 

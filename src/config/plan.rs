@@ -4,11 +4,14 @@
 use super::error::closest;
 use super::locate::Locator;
 use super::raw::{ByteSize, RawLevel, RawOnInvalid, RawPipeline, RawSink, RawSource};
+use super::transform::TransformPlan;
 use super::ConfigError;
 use crate::fhir::{resource_type_index, TypeIdx, RESOURCE_TYPES};
+use crate::storage::{BlobUrl, Location, StorageConfig};
 use crate::util::{format_bytes, parse_byte_size};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A checked pipeline.
 #[derive(Debug, Clone)]
@@ -33,6 +36,10 @@ pub struct Plan {
     pub sinks: Vec<SinkPlan>,
     /// Rejected lines' output.
     pub dead_letter: Option<DeadLetterPlan>,
+    /// Account and credentials for blob locations (resolved when a store is opened).
+    pub storage: StorageConfig,
+    /// `[transform]`, shared by every worker.
+    pub transform: Option<Arc<TransformPlan>>,
 }
 
 /// Checked source.
@@ -45,6 +52,28 @@ pub enum SourcePlan {
         /// Types kept (others filtered), `None` = all.
         types: Option<Vec<TypeIdx>>,
     },
+    /// Blobs (`kind = "azure_blob"`, or a local source given URLs).
+    AzureBlob {
+        /// Blobs or prefixes.
+        urls: Vec<BlobUrl>,
+        /// Types kept (others filtered), `None` = all.
+        types: Option<Vec<TypeIdx>>,
+        /// Range requests in flight per blob.
+        concurrency: usize,
+        /// Bytes per range request.
+        range_size: u64,
+    },
+}
+
+impl SourcePlan {
+    /// The types kept, `None` = all.
+    pub fn types(&self) -> Option<&[TypeIdx]> {
+        match self {
+            SourcePlan::Local { types, .. } | SourcePlan::AzureBlob { types, .. } => {
+                types.as_deref()
+            }
+        }
+    }
 }
 
 /// Validation level.
@@ -97,8 +126,8 @@ pub enum Compression {
 /// Checked Parquet sink.
 #[derive(Debug, Clone)]
 pub struct ParquetPlan {
-    /// Output folder.
-    pub path: PathBuf,
+    /// Output folder or blob prefix.
+    pub path: Location,
     /// Codec.
     pub compression: Compression,
     /// Roll size.
@@ -110,8 +139,8 @@ pub struct ParquetPlan {
 /// Checked NDJSON sink.
 #[derive(Debug, Clone)]
 pub struct NdjsonPlan {
-    /// Output folder.
-    pub path: PathBuf,
+    /// Output folder or blob prefix.
+    pub path: Location,
     /// Roll size.
     pub target_file_size: u64,
     /// gzip output.
@@ -121,20 +150,25 @@ pub struct NdjsonPlan {
 /// Checked dead-letter output.
 #[derive(Debug, Clone)]
 pub struct DeadLetterPlan {
-    /// Output folder.
-    pub path: PathBuf,
+    /// Output folder or blob prefix.
+    pub path: Location,
     /// Roll size.
     pub target_file_size: u64,
 }
 
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     file: &'a Path,
     loc: &'a Locator,
     overridden: &'a [String],
 }
 
 impl Ctx<'_> {
-    fn err(&self, field: &[&str], message: String, fix: impl Into<String>) -> ConfigError {
+    pub(super) fn err(
+        &self,
+        field: &[&str],
+        message: String,
+        fix: impl Into<String>,
+    ) -> ConfigError {
         let dotted = field.join(".");
         let mut fix = fix.into();
         if self
@@ -188,6 +222,12 @@ impl Ctx<'_> {
         }
         Ok(PathBuf::from(p))
     }
+
+    /// A local folder or a blob URL.
+    fn location(&self, field: &[&str], p: &str) -> Result<Location, ConfigError> {
+        self.path(field, p)?;
+        Location::parse(p).map_err(|e| self.err(field, e.message, e.fix))
+    }
 }
 
 /// A size as people write it in a definition: `1GiB`, `64KiB`, `1MB`, else bytes.
@@ -209,7 +249,11 @@ fn exact_size(n: u64) -> String {
 /// a record batch must hold at least one line.
 const MAX_LINE: u64 = 1 << 30;
 
-fn type_list(ctx: &Ctx, field: &[&str], names: &[String]) -> Result<Vec<TypeIdx>, ConfigError> {
+pub(super) fn type_list(
+    ctx: &Ctx,
+    field: &[&str],
+    names: &[String],
+) -> Result<Vec<TypeIdx>, ConfigError> {
     let all: Vec<String> = RESOURCE_TYPES.iter().map(|s| s.to_string()).collect();
     names
         .iter()
@@ -323,7 +367,87 @@ pub(crate) fn check(
                 Some(t) => Some(type_list(&ctx, &["source", "types"], t)?),
                 None => None,
             };
-            SourcePlan::Local { paths, types }
+            let mut urls = Vec::new();
+            for p in &paths {
+                if let Location::Blob(u) = Location::parse(&p.to_string_lossy())
+                    .map_err(|e| ctx.err(&["source", "path"], e.message, e.fix))?
+                {
+                    urls.push(u);
+                }
+            }
+            if !urls.is_empty() {
+                if urls.len() != paths.len() {
+                    return Err(ctx.err(
+                        &["source", "paths"],
+                        "local paths and blob URLs are mixed".into(),
+                        "read either local files or blobs in one pipeline",
+                    ));
+                }
+                SourcePlan::AzureBlob {
+                    urls,
+                    types,
+                    concurrency: 4,
+                    range_size: 8 << 20,
+                }
+            } else {
+                SourcePlan::Local { paths, types }
+            }
+        }
+        RawSource::AzureBlob(c) => {
+            let texts: Vec<(&str, &String)> = match (&c.url, &c.urls) {
+                (Some(u), None) => vec![("url", u)],
+                (None, Some(us)) if !us.is_empty() => us.iter().map(|u| ("urls", u)).collect(),
+                (Some(_), Some(_)) => {
+                    return Err(ctx.err(
+                        &["source", "urls"],
+                        "both `url` and `urls` are set".into(),
+                        "keep one of them",
+                    ))
+                }
+                _ => {
+                    return Err(ctx.err(
+                        &["source"],
+                        "the azure_blob source has no input".into(),
+                        "add `url = \"az://container/prefix\"` (or `urls = [...]`) to [source]",
+                    ))
+                }
+            };
+            let mut urls = Vec::new();
+            for (field, t) in texts {
+                match Location::parse(t).map_err(|e| ctx.err(&["source", field], e.message, e.fix))? {
+                    Location::Blob(u) => urls.push(u),
+                    Location::Local(_) => {
+                        return Err(ctx.err(
+                            &["source", field],
+                            format!("`{t}` is not a blob URL"),
+                            "write az://container/prefix, abfss://container@account.dfs.core.windows.net/prefix or https://account.blob.core.windows.net/container/prefix; for local files use kind = \"local\"",
+                        ))
+                    }
+                }
+            }
+            let types = match &c.types {
+                Some(t) => Some(type_list(&ctx, &["source", "types"], t)?),
+                None => None,
+            };
+            let concurrency = c.concurrency.unwrap_or(4);
+            if !(1..=64).contains(&concurrency) {
+                return Err(ctx.err(
+                    &["source", "concurrency"],
+                    format!("{concurrency} range requests at once is out of range"),
+                    "use 1 to 64 (default 4)",
+                ));
+            }
+            SourcePlan::AzureBlob {
+                urls,
+                types,
+                concurrency,
+                range_size: ctx.size(
+                    &["source", "range_size"],
+                    &c.range_size,
+                    8 << 20,
+                    (4 << 10, 1 << 30),
+                )?,
+            }
         }
     };
 
@@ -342,7 +466,7 @@ pub(crate) fn check(
                     }
                 }
                 SinkKindPlan::Parquet(ParquetPlan {
-                    path: ctx.path(&f("path"), &c.path)?,
+                    path: ctx.location(&f("path"), &c.path)?,
                     compression: compression(&ctx, &f("compression"), &c.compression)?,
                     target_file_size: ctx.size(
                         &f("target_file_size"),
@@ -361,7 +485,7 @@ pub(crate) fn check(
             RawSink::Ndjson(c) => {
                 let f = |k: &'static str| ["sinks", name.as_str(), k];
                 SinkKindPlan::Ndjson(NdjsonPlan {
-                    path: ctx.path(&f("path"), &c.path)?,
+                    path: ctx.location(&f("path"), &c.path)?,
                     target_file_size: ctx.size(
                         &f("target_file_size"),
                         &c.target_file_size,
@@ -391,7 +515,7 @@ pub(crate) fn check(
     };
     let dead_letter = match &raw.dead_letter {
         Some(d) => Some(DeadLetterPlan {
-            path: ctx.path(&["dead_letter", "path"], &d.path)?,
+            path: ctx.location(&["dead_letter", "path"], &d.path)?,
             target_file_size: ctx.size(
                 &["dead_letter", "target_file_size"],
                 &d.target_file_size,
@@ -408,7 +532,7 @@ pub(crate) fn check(
     };
 
     // Two outputs in one folder would delete each other's files at commit.
-    let mut outs: Vec<(String, PathBuf)> = sinks
+    let mut outs: Vec<(String, Location)> = sinks
         .iter()
         .map(|s| {
             let p = match &s.kind {
@@ -429,9 +553,7 @@ pub(crate) fn check(
                     &segs,
                     format!(
                         "`{}` and `{}` both write to {}",
-                        outs[i].0,
-                        outs[j].0,
-                        outs[i].1.display()
+                        outs[i].0, outs[j].0, outs[i].1
                     ),
                     "give every output its own folder",
                 ));
@@ -439,7 +561,13 @@ pub(crate) fn check(
         }
     }
 
+    let transform = match &raw.transform {
+        Some(t) => Some(Arc::new(super::transform::check(&ctx, t)?)),
+        None => None,
+    };
+
     Ok(Plan {
+        transform,
         name: p.name.clone(),
         file: file.to_path_buf(),
         threads,
@@ -453,6 +581,7 @@ pub(crate) fn check(
         on_invalid,
         sinks,
         dead_letter,
+        storage: raw.storage.clone(),
     })
 }
 
@@ -467,20 +596,35 @@ impl fmt::Display for Plan {
             format_bytes(self.max_line_size as u64)
         )?;
         match &self.source {
-            SourcePlan::Local { paths, types } => {
+            SourcePlan::Local { paths, .. } => {
                 writeln!(f, "  source: local")?;
                 for p in paths {
                     writeln!(f, "    - {}", p.display())?;
                 }
-                if let Some(t) = types {
-                    let names: Vec<&str> = t.iter().map(|&i| RESOURCE_TYPES[i as usize]).collect();
-                    writeln!(
-                        f,
-                        "    types: {} (others counted as filtered)",
-                        names.join(", ")
-                    )?;
+            }
+            SourcePlan::AzureBlob {
+                urls,
+                concurrency,
+                range_size,
+                ..
+            } => {
+                writeln!(
+                    f,
+                    "  source: azure_blob ({concurrency} ranges of {} at once per blob)",
+                    format_bytes(*range_size)
+                )?;
+                for u in urls {
+                    writeln!(f, "    - {u}")?;
                 }
             }
+        }
+        if let Some(t) = self.source.types() {
+            let names: Vec<&str> = t.iter().map(|&i| RESOURCE_TYPES[i as usize]).collect();
+            writeln!(
+                f,
+                "    types: {} (others counted as filtered)",
+                names.join(", ")
+            )?;
         }
         writeln!(
             f,
@@ -495,13 +639,16 @@ impl fmt::Display for Plan {
                 OnInvalid::Fail => "fail the run",
             }
         )?;
+        if let Some(t) = &self.transform {
+            write!(f, "{t}")?;
+        }
         for s in &self.sinks {
             match &s.kind {
                 SinkKindPlan::Parquet(p) => writeln!(
                     f,
                     "  sink {}: parquet → {}/<Type>/part-NNNNN.parquet ({}, files up to {}, row groups up to {})",
                     s.name,
-                    p.path.display(),
+                    p.path,
                     match p.compression {
                         Compression::Zstd(l) => format!("zstd({l})"),
                         Compression::Snappy => "snappy".into(),
@@ -514,18 +661,14 @@ impl fmt::Display for Plan {
                     f,
                     "  sink {}: ndjson → {}/<Type>.NNNNN.ndjson{} (files up to {})",
                     s.name,
-                    n.path.display(),
+                    n.path,
                     if n.gzip { ".gz" } else { "" },
                     format_bytes(n.target_file_size)
                 )?,
             }
         }
         match &self.dead_letter {
-            Some(d) => writeln!(
-                f,
-                "  dead letter → {}/dead-letter.NNNNN.ndjson",
-                d.path.display()
-            ),
+            Some(d) => writeln!(f, "  dead letter → {}/dead-letter.NNNNN.ndjson", d.path),
             None => writeln!(
                 f,
                 "  dead letter: none (the run fails on the first invalid line)"

@@ -5,7 +5,10 @@
 use crate::sink::dead_letter::DeadLetterConfig;
 use crate::sink::ndjson::NdjsonSinkConfig;
 use crate::sink::parquet::ParquetSinkConfig;
+use crate::source::azure_blob::AzureBlobSourceConfig;
 use crate::source::local::LocalSourceConfig;
+use crate::stage::transform::config::TransformConfig;
+use crate::storage::StorageConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -20,11 +23,16 @@ pub struct RawPipeline {
     /// `[validate]`: what is checked and what happens to invalid lines.
     #[serde(default)]
     pub validate: ValidateSection,
+    /// `[transform]`: unbundle, filter, de-duplicate and edit resources (after the checks).
+    pub transform: Option<TransformConfig>,
     /// `[sinks.<name>]`: where resources go; one or more.
     #[serde(default)]
     pub sinks: BTreeMap<String, RawSink>,
     /// `[dead_letter]`: where rejected lines go (required unless `validate.on_invalid = "fail"`).
     pub dead_letter: Option<DeadLetterConfig>,
+    /// `[storage]`: account and credentials for `az://`, `abfss://` and `https://` locations.
+    #[serde(default)]
+    pub storage: StorageConfig,
 }
 
 /// `[pipeline]`
@@ -61,6 +69,9 @@ pub enum RawSource {
     /// Local files and folders of `*.ndjson` / `*.ndjson.gz`.
     #[serde(rename = "local")]
     Local(LocalSourceConfig),
+    /// NDJSON blobs in Azure Blob Storage / ADLS Gen2.
+    #[serde(rename = "azure_blob")]
+    AzureBlob(AzureBlobSourceConfig),
 }
 
 /// `[validate]`

@@ -34,13 +34,15 @@ path = "out/dl"
 fn good_definition_with_interpolation_and_defaults() {
     let plan = load_text(GOOD, &[]).unwrap();
     assert_eq!(plan.name, "t");
-    let SourcePlan::Local { paths, types } = &plan.source;
+    let SourcePlan::Local { paths, types } = &plan.source else {
+        panic!("local source expected: {:?}", plan.source)
+    };
     assert_eq!(paths, &vec![std::path::PathBuf::from("/data/in")]);
     assert!(types.is_none());
     let SinkKindPlan::Parquet(p) = &plan.sinks[0].kind else {
         panic!("parquet sink expected")
     };
-    assert_eq!(p.path, std::path::PathBuf::from("out/parquet"));
+    assert_eq!(p.path.to_string(), "out/parquet");
     assert_eq!(p.compression, Compression::Zstd(1));
     assert_eq!(p.target_file_size, 128_000_000);
     assert_eq!(plan.on_invalid, OnInvalid::DeadLetter);
@@ -61,11 +63,10 @@ fn set_overrides_values_arrays_and_new_keys() {
     let SinkKindPlan::Parquet(p) = &plan.sinks[0].kind else {
         panic!()
     };
-    assert_eq!(p.path, std::path::PathBuf::from("/tmp/x"));
+    assert_eq!(p.path.to_string(), "/tmp/x");
     assert_eq!(p.compression, Compression::Zstd(3));
     assert_eq!(plan.threads, 3);
-    let SourcePlan::Local { types, .. } = &plan.source;
-    assert_eq!(types.as_ref().map(|t| t.len()), Some(2));
+    assert_eq!(plan.source.types().map(|t| t.len()), Some(2));
 }
 
 #[test]
@@ -181,4 +182,65 @@ fn semantic_checks() {
     let e = load_text(GOOD, &["pipeline.chunk_size=1KiB"]).unwrap_err();
     assert_eq!(e.message, "1.0 KB is too small");
     assert!(e.fix.starts_with("use at least \"64KiB\""), "{}", e.fix);
+}
+
+#[test]
+fn blob_urls_for_sources_and_sinks_issue_5() {
+    let text = r#"[pipeline]
+name = "t"
+
+[source]
+kind = "azure_blob"
+url = "abfss://export@acct01.dfs.core.windows.net/run-1/"
+range_size = "64KiB"
+concurrency = 8
+
+[storage]
+account = "acct01"
+
+[sinks.lake]
+kind = "parquet"
+path = "az://lake/fhir"
+
+[dead_letter]
+path = "https://acct01.blob.core.windows.net/lake/dead"
+"#;
+    let plan = load_text(text, &[]).unwrap();
+    let SourcePlan::AzureBlob {
+        urls,
+        concurrency,
+        range_size,
+        ..
+    } = &plan.source
+    else {
+        panic!("blob source expected: {:?}", plan.source)
+    };
+    assert_eq!(urls[0].account.as_deref(), Some("acct01"));
+    assert_eq!(urls[0].container, "export");
+    assert_eq!(urls[0].prefix, "run-1");
+    assert_eq!((*concurrency, *range_size), (8, 64 << 10));
+    assert_eq!(plan.storage.account.as_deref(), Some("acct01"));
+    let SinkKindPlan::Parquet(p) = &plan.sinks[0].kind else {
+        panic!()
+    };
+    assert_eq!(p.path.to_string(), "az://lake/fhir");
+
+    // A local source given a URL reads blobs.
+    let plan = load_text(GOOD, &["source.path=az://export/run-1"]).unwrap();
+    assert!(matches!(plan.source, SourcePlan::AzureBlob { .. }));
+
+    let e = load_text(GOOD, &["sinks.lake.path=s3://bucket/x"]).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("sinks.lake.path"));
+    assert_eq!(e.message, "unsupported URL scheme `s3://`");
+    let e = load_text(
+        &text.replace(
+            "az://lake/fhir",
+            "https://acct01.blob.core.windows.net/lake/fhir?sv=1&sig=SECRET",
+        ),
+        &[],
+    )
+    .unwrap_err();
+    assert!(!e.to_string().contains("SECRET"), "{e}");
+    let e = load_text(&text.replace("account = ", "acount = "), &[]).unwrap_err();
+    assert!(e.to_string().contains("acount"), "{e}");
 }

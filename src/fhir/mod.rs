@@ -1,12 +1,13 @@
 //! FHIR R4 knowledge: the table of resource types, the `id` rule, parsing of `instant` values
 //! into UTC microseconds (the basic checks every line passes), and the generated R4 model
 //! ([`model`]: elements, cardinalities, choice types, required bindings) that structure
-//! validation walks.
+//! validation walks; [`xml`]: XML resources converted to JSON with it.
 
 mod instant;
 pub mod model;
 mod resource_types;
 pub mod validate;
+pub mod xml;
 
 pub use instant::{parse_instant_micros, InstantError};
 pub use resource_types::RESOURCE_TYPES;

@@ -1,7 +1,8 @@
 //! The two errors of the engine: [`ParseError`] (the expression does not compile: syntax, an
 //! unknown function, a wrong number of arguments) and [`EvalError`] (evaluation failed: a
-//! collection where one item was needed, operands of the wrong type, an unknown type name).
-//! Both carry the byte position in the expression.
+//! collection where one item was needed, operands of the wrong type, an unknown type name, an
+//! undefined `%variable`). Both carry the byte position in the expression. [`VarError`]: a user
+//! variable that cannot be defined.
 
 use thiserror::Error;
 
@@ -43,4 +44,15 @@ impl EvalError {
             message: message.into(),
         }
     }
+}
+
+/// A user variable that cannot be defined (see [`super::Env`]).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum VarError {
+    /// The name is one the engine defines itself.
+    #[error("%{0} is defined by FHIRPath and cannot be set")]
+    Reserved(String),
+    /// The name is empty or contains a backtick.
+    #[error("invalid variable name {0:?}")]
+    BadName(String),
 }

@@ -9,7 +9,7 @@ use super::functions;
 use super::parser::{BinOp, Expr, ExprKind, Lit, TypeSpec};
 use super::quantity::{calendar_mismatch, calendar_to_ucum, canonical, convert};
 use super::temporal::{self, Kind, Temporal};
-use super::types::{is_subtype, type_from_suffix, TypeInfo, PRIMITIVES};
+use super::types::{is_subtype, TypeInfo, PRIMITIVES};
 use super::value::{json_equal, numeric, Item, Items, Json, Node};
 use simd_json::prelude::*;
 use std::borrow::Cow;
@@ -21,6 +21,17 @@ pub struct Ctx<'a, 'c> {
     pub root: Item<'a>,
     /// Element types.
     pub types: &'c dyn TypeInfo,
+    /// User variables.
+    pub env: &'c super::Env<'a>,
+}
+
+/// Whether `%name` is defined by the engine itself.
+pub fn builtin_variable(name: &str) -> bool {
+    matches!(
+        name,
+        "context" | "resource" | "rootResource" | "ucum" | "sct" | "loinc"
+    ) || name.starts_with("vs-")
+        || name.starts_with("ext-")
 }
 
 /// The iteration variables inside a function argument.
@@ -166,8 +177,10 @@ impl<'a> Ctx<'a, '_> {
                     s(&format!("http://hl7.org/fhir/ValueSet/{vs}"))
                 } else if let Some(ext) = name.strip_prefix("ext-") {
                     s(&format!("http://hl7.org/fhir/StructureDefinition/{ext}"))
+                } else if let Some(v) = self.env.get(name) {
+                    Ok(v.clone())
                 } else {
-                    err(pos, format!("unknown environment variable %{name}"))
+                    err(pos, format!("undefined variable %{name}"))
                 }
             }
         }
@@ -181,15 +194,17 @@ impl<'a> Ctx<'a, '_> {
         }
     }
 
-    /// The type of a child node from the parent type, the value, or the choice suffix.
-    fn child_ty(&self, parent: &str, element: &str, v: Option<Json<'a>>) -> &'a str {
-        if let Some(rt) = v
-            .and_then(|v| v.get("resourceType"))
-            .and_then(|r| r.into_string())
-        {
-            return rt;
+    /// The type of a child node: the declared one, or the `resourceType` of the value where
+    /// the declaration is "any resource" or unknown.
+    fn child_ty(declared: Option<&'static str>, v: Option<Json<'a>>) -> &'a str {
+        match declared {
+            Some(t) if t != "Resource" => t,
+            declared => v
+                .and_then(|v| v.get("resourceType"))
+                .and_then(|r| r.into_string())
+                .or(declared)
+                .unwrap_or(""),
         }
-        self.types.child_type(parent, element).unwrap_or("")
     }
 
     /// Appends the children called `name` of `it` (arrays flattened, `_name` attached).
@@ -214,7 +229,7 @@ impl<'a> Ctx<'a, '_> {
             _ => return,
         };
         let (mut val, mut ext) = (None, None);
-        let mut choice: Option<(&'a str, Option<Json<'a>>, Option<Json<'a>>)> = None;
+        let mut choice: Option<(&'a str, &'static str, Option<Json<'a>>, Option<Json<'a>>)> = None;
         for (k, v) in obj.iter() {
             let (is_ext, base) = match k.strip_prefix('_') {
                 Some(b) => (true, b),
@@ -229,23 +244,24 @@ impl<'a> Ctx<'a, '_> {
             } else if base.len() > name.len()
                 && base.starts_with(name)
                 && base.as_bytes()[name.len()].is_ascii_uppercase()
-                && type_from_suffix(&base[name.len()..]).is_some()
             {
-                let c = choice.get_or_insert((base, None, None));
+                let Some(ty) = self.types.choice_type(parent, name, base) else {
+                    continue;
+                };
+                let c = choice.get_or_insert((base, ty, None, None));
                 if c.0 == base {
                     if is_ext {
-                        c.2 = Some(v);
+                        c.3 = Some(v);
                     } else {
-                        c.1 = Some(v);
+                        c.2 = Some(v);
                     }
                 }
             }
         }
         if val.is_some() || ext.is_some() {
             self.push_values(parent, name, val, ext, None, out);
-        } else if let Some((key, v, e)) = choice {
-            let ty = type_from_suffix(&key[name.len()..]);
-            self.push_values(parent, key, v, e, ty, out);
+        } else if let Some((key, ty, v, e)) = choice {
+            self.push_values(parent, key, v, e, Some(ty), out);
         }
     }
 
@@ -258,13 +274,15 @@ impl<'a> Ctx<'a, '_> {
         ty: Option<&'static str>,
         out: &mut Items<'a>,
     ) {
+        // Asked once for all items of an array.
+        let declared = ty.or_else(|| self.types.child_type(parent, name));
         let mk = |v: Option<Json<'a>>, e: Option<Json<'a>>| {
             let v = v.filter(|v| !v.is_null());
             let e = e.filter(|e| !e.is_null());
             if v.is_none() && e.is_none() {
                 return None;
             }
-            let ty = ty.unwrap_or_else(|| self.child_ty(parent, name, v));
+            let ty = Self::child_ty(declared, v);
             Some(Item::Node(Node {
                 value: v,
                 ext: e,

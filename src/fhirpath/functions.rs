@@ -9,6 +9,7 @@ use super::eval::{binary_values, compare, equal, singleton, to_bool, Ctx, Frame}
 use super::parser::{BinOp, Expr, ExprKind, TypeSpec};
 use super::quantity::{calendar_to_ucum, convert};
 use super::temporal::{self, Kind, Temporal};
+use super::types::is_subtype;
 use super::value::{numeric, Item, Items, Node};
 use base64::Engine as _;
 use simd_json::prelude::*;
@@ -110,6 +111,7 @@ const FUNCTIONS: &[(&str, usize, usize)] = &[
     ("hasValue", 0, 0),
     ("getValue", 0, 0),
     ("resolve", 0, 0),
+    ("conformsTo", 1, 1),
 ];
 
 /// `(min, max)` arguments of a function, `None` when there is no such function.
@@ -480,14 +482,15 @@ pub fn call<'a>(
                 if args.is_empty() {
                     return ord(a, b);
                 }
+                // An empty key sorts first in either direction (the suite's testSort10).
                 for ((x, desc), (y, _)) in ka.iter().zip(kb) {
                     let o = match (x, y) {
                         (None, None) => Ordering::Equal,
                         (None, Some(_)) => Ordering::Less,
                         (Some(_), None) => Ordering::Greater,
+                        (Some(x), Some(y)) if *desc => ord(x, y).reverse(),
                         (Some(x), Some(y)) => ord(x, y),
                     };
-                    let o = if *desc { o.reverse() } else { o };
                     if o != Ordering::Equal {
                         return o;
                     }
@@ -548,11 +551,45 @@ pub fn call<'a>(
             }
             out
         }
+        "conformsTo" => {
+            let Some(url) = str_arg(0)? else {
+                return Ok(Vec::new());
+            };
+            // Only the base definitions can be checked without a validator: an item conforms
+            // to `.../StructureDefinition/T` when its type is T or derives from it.
+            let target = url
+                .strip_prefix("http://hl7.org/fhir/StructureDefinition/")
+                .filter(|t| ctx.types.is_known(t));
+            let Some(target) = target else {
+                return err(
+                    pos,
+                    format!(
+                        "conformsTo() can check the base definitions of R4 types only, not {url}"
+                    ),
+                );
+            };
+            match singleton(&input, pos, name)? {
+                None => Vec::new(),
+                Some(x) => one(is_subtype(ctx.types, x.type_name().1, target)),
+            }
+        }
         _ => return scalar(ctx, name, input, args, focus, fr, pos),
     })
 }
 
 fn children_of<'a>(ctx: &Ctx<'a, '_>, it: &Item<'a>, out: &mut Items<'a>) {
+    // A primitive's children are the `id` and `extension` of its `_element`.
+    if let Item::Node(n) = it {
+        if let Some(e) = n.ext {
+            if e.is_object() && n.value.is_none_or(|v| !v.is_object()) {
+                let ext = Item::node(e, n.ty);
+                for k in ["id", "extension"] {
+                    ctx.children(&ext, k, out);
+                }
+                return;
+            }
+        }
+    }
     let Some(o) = it.object().and_then(|o| o.as_object()) else {
         return;
     };

@@ -5,8 +5,9 @@
 //! `lexer` → `parser` (syntax tree, function arity) → `eval` (navigation, operators) with
 //! `functions` (the function library), `value` (items and JSON output), `decimal` (exact
 //! decimals), `temporal` (dates and times), `quantity` (UCUM units), `types` (the [`TypeInfo`]
-//! seam the R4 model will implement). See ARCHITECTURE.md, section "FHIRPath engine".
+//! seam and the model-less [`Fallback`]), `r4` (the R4 model as [`TypeInfo`]). See ARCHITECTURE.md, section "FHIRPath engine".
 
+mod check;
 mod decimal;
 mod error;
 mod eval;
@@ -14,12 +15,14 @@ mod functions;
 mod lexer;
 mod parser;
 mod quantity;
+mod r4;
 mod temporal;
 mod types;
 mod value;
 
 pub use decimal::Decimal;
-pub use error::{EvalError, ParseError};
+pub use error::{EvalError, ParseError, VarError};
+pub use r4::R4TypeInfo;
 pub use temporal::{Kind as TemporalKind, Temporal};
 pub use types::{Fallback, TypeInfo};
 pub use value::{to_json, Item, Items, Json, Node};
@@ -40,14 +43,24 @@ impl Expression {
         })
     }
 
+    /// Strict mode: checks the expression against the type information for a resource of type
+    /// `context` without evaluating it; the error names the position of a name that is no
+    /// element of its type, a choice variant navigated by its JSON name (`valueQuantity`), a
+    /// path starting with another type than `context`, or an order-dependent function on
+    /// `children()`/`descendants()`. Where types are not known statically nothing is checked.
+    pub fn check(&self, context: &str, types: &dyn TypeInfo) -> Result<(), EvalError> {
+        check::check(&self.tree, context, types)
+    }
+
     /// The text it was compiled from.
     pub fn source(&self) -> &str {
         &self.source
     }
 
-    /// Evaluates on a resource (or any JSON value) with the built-in type information.
+    /// Evaluates on a resource (or any JSON value): with the R4 model when it is a FHIR
+    /// resource (its `resourceType` is one of R4's), with [`Fallback`] otherwise.
     pub fn evaluate<'a>(&self, resource: Json<'a>) -> Result<Items<'a>, EvalError> {
-        self.evaluate_with(resource, &Fallback)
+        self.evaluate_with(resource, default_types(resource))
     }
 
     /// Evaluates with the given type information.
@@ -55,6 +68,17 @@ impl Expression {
         &self,
         resource: Json<'a>,
         types: &dyn TypeInfo,
+    ) -> Result<Items<'a>, EvalError> {
+        self.evaluate_with_env(resource, types, &Env::default())
+    }
+
+    /// Evaluates with the given type information and user variables (`%name`); a variable the
+    /// expression uses but `env` does not define is an error naming it.
+    pub fn evaluate_with_env<'a>(
+        &self,
+        resource: Json<'a>,
+        types: &dyn TypeInfo,
+        env: &Env<'a>,
     ) -> Result<Items<'a>, EvalError> {
         let ty = resource
             .get("resourceType")
@@ -64,6 +88,7 @@ impl Expression {
         let ctx = eval::Ctx {
             root: root.clone(),
             types,
+            env,
         };
         let frame = eval::Frame {
             this: Some(&root),
@@ -71,6 +96,60 @@ impl Expression {
             total: None,
         };
         ctx.eval(&self.tree, std::slice::from_ref(&root), frame)
+    }
+}
+
+/// User variables for [`Expression::evaluate_with_env`]: `%name` → a collection (strings,
+/// numbers, nodes of a resource, ...), besides the built-in `%resource`, `%context`,
+/// `%rootResource`, `%ucum`, `%sct`, `%loinc`, `%vs-*` and `%ext-*`, which cannot be redefined.
+#[derive(Debug, Clone, Default)]
+pub struct Env<'a> {
+    vars: Vec<(String, Items<'a>)>,
+}
+
+impl<'a> Env<'a> {
+    /// No user variables.
+    pub fn new() -> Self {
+        Env::default()
+    }
+
+    /// Defines (or redefines) `%name` as `value`.
+    pub fn set(&mut self, name: &str, value: Items<'a>) -> Result<&mut Self, VarError> {
+        if name.is_empty() || name.contains('`') {
+            return Err(VarError::BadName(name.to_string()));
+        }
+        if eval::builtin_variable(name) {
+            return Err(VarError::Reserved(name.to_string()));
+        }
+        match self.vars.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => *v = value,
+            None => self.vars.push((name.to_string(), value)),
+        }
+        Ok(self)
+    }
+
+    /// Defines `%name` as one string.
+    pub fn set_str(&mut self, name: &str, value: &str) -> Result<&mut Self, VarError> {
+        self.set(name, vec![Item::Str(value.to_string().into())])
+    }
+
+    /// The value of `%name`, if defined.
+    pub fn get(&self, name: &str) -> Option<&Items<'a>> {
+        self.vars.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+}
+
+/// The type information [`Expression::evaluate`] uses for `resource`.
+pub fn default_types(resource: Json<'_>) -> &'static dyn TypeInfo {
+    static R4: std::sync::OnceLock<R4TypeInfo> = std::sync::OnceLock::new();
+    let is_fhir = resource
+        .get("resourceType")
+        .and_then(simd_json::prelude::ValueIntoString::into_string)
+        .is_some_and(|t| crate::fhir::resource_type_index(t).is_some());
+    if is_fhir {
+        R4.get_or_init(R4TypeInfo::new)
+    } else {
+        &Fallback
     }
 }
 

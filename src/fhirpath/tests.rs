@@ -134,3 +134,235 @@ fn expressions_are_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Expression>();
 }
+
+const WITH_CONTACT: &str = r#"{"resourceType":"Patient","id":"c","birthDate":"1980",
+"contact":[{"name":{"family":"Du"},"period":{"start":"2012"}}],
+"extension":[{"url":"http://x/age","valueAge":{"value":40,"unit":"a","system":"http://unitsofmeasure.org","code":"a"}}]}"#;
+
+const OBSERVATION_PERIOD: &str = r#"{"resourceType":"Observation","id":"op","status":"final",
+"code":{"text":"x"},"effectivePeriod":{"start":"2016-03-28T10:00:00Z"},
+"component":[{"code":{"text":"c"},"valueQuantity":{"value":2,"code":"mg"},
+"referenceRange":[{"low":{"value":1}}]}]}"#;
+
+/// Issue 3: FHIR resources are evaluated with the R4 model, so element types are exact.
+#[test]
+fn r4_model_types_issue_3() {
+    assert_eq!(p("Patient.birthDate is date"), "[true]");
+    assert_eq!(p("Patient.birthDate.is(FHIR.date)"), "[true]");
+    assert_eq!(p("Patient.birthDate is dateTime"), "[false]");
+    assert_eq!(
+        p("Patient.descendants().where(is(FHIR.date))"),
+        r#"["1974-12-25"]"#
+    );
+    assert_eq!(
+        p("Patient.descendants().where(is(FHIR.dateTime))"),
+        r#"["1974-12-25T14:35:45-05:00"]"#
+    );
+    assert_eq!(p("Patient.id is id"), "[true]");
+    assert_eq!(p("Patient.id is string"), "[true]");
+    assert_eq!(p("Patient.name.first().type().name"), r#"["HumanName"]"#);
+    assert_eq!(p("Patient.contained.first() is DomainResource"), "[true]");
+    assert_eq!(p("Patient.contained.first().name is string"), "[true]");
+    assert_eq!(p("Patient is Resource"), "[true]");
+    assert_eq!(
+        eval(WITH_CONTACT, "Patient.contact.type().name"),
+        r#"["BackboneElement"]"#
+    );
+    assert_eq!(
+        eval(WITH_CONTACT, "Patient.contact.period.start is dateTime"),
+        "[true]"
+    );
+    assert_eq!(
+        eval(WITH_CONTACT, "Patient.contact.period.start < @2013"),
+        "[true]"
+    );
+    assert_eq!(
+        eval(WITH_CONTACT, "Patient.birthDate.type().name"),
+        r#"["date"]"#
+    );
+    assert_eq!(
+        eval(WITH_CONTACT, "Patient.extension.value is Age"),
+        "[true]"
+    );
+    assert_eq!(
+        eval(WITH_CONTACT, "Patient.extension.value is Quantity"),
+        "[true]"
+    );
+    assert_eq!(
+        eval(WITH_CONTACT, "Patient.extension.value is Duration"),
+        "[false]"
+    );
+    assert_eq!(
+        eval(
+            OBSERVATION,
+            "Observation.effective.ofType(dateTime) < @2017"
+        ),
+        "[true]"
+    );
+    assert_eq!(
+        eval(OBSERVATION_PERIOD, "Observation.effective.ofType(dateTime)"),
+        "[]"
+    );
+    assert_eq!(
+        eval(
+            OBSERVATION_PERIOD,
+            "Observation.effective.start > @2016-03-01"
+        ),
+        "[true]"
+    );
+    assert_eq!(
+        eval(OBSERVATION_PERIOD, "Observation.effective is Period"),
+        "[true]"
+    );
+    // Content reference: component.referenceRange is Observation.referenceRange.
+    assert_eq!(
+        eval(
+            OBSERVATION_PERIOD,
+            "Observation.component.referenceRange.low.value is decimal"
+        ),
+        "[true]"
+    );
+    assert_eq!(
+        eval(OBSERVATION_PERIOD, "Observation.component.value > 1 'mg'"),
+        "[true]"
+    );
+    // JSON that is not a FHIR resource keeps the shape-based fallback.
+    assert_eq!(eval(r#"{"a":{"b":"2020"}}"#, "a.b is string"), "[true]");
+}
+
+/// Issue 3: user variables besides the built-in ones.
+#[test]
+fn user_variables_issue_3() {
+    use super::{default_types, Env, Item, VarError};
+    let mut bytes = OBSERVATION.as_bytes().to_vec();
+    let tape = simd_json::to_tape(&mut bytes).unwrap();
+    let obs = tape.as_value();
+    let mut env = Env::new();
+    env.set_str("system", "http://loinc.org")
+        .unwrap()
+        .set("limit", vec![Item::Int(100)])
+        .unwrap();
+    let run = |src: &str| match Expression::parse(src).unwrap().evaluate_with_env(
+        obs,
+        default_types(obs),
+        &env,
+    ) {
+        Ok(v) => to_json(&v),
+        Err(e) => format!("error {e}"),
+    };
+    assert_eq!(
+        run("Observation.code.coding.where(system = %system).code"),
+        r#"["29463-7"]"#
+    );
+    assert_eq!(run("Observation.value.value > %limit"), "[true]");
+    assert_eq!(run("%loinc = %system"), "[true]");
+    assert_eq!(run("%resource.id"), r#"["o"]"#);
+    assert_eq!(
+        run("Observation.status = %missing"),
+        "error at 21: undefined variable %missing"
+    );
+    assert_eq!(
+        env.set_str("resource", "x").unwrap_err(),
+        VarError::Reserved("resource".into())
+    );
+    assert_eq!(
+        env.set_str("vs-x", "x").unwrap_err().to_string(),
+        "%vs-x is defined by FHIRPath and cannot be set"
+    );
+    assert_eq!(
+        env.set_str("", "x").unwrap_err().to_string(),
+        "invalid variable name \"\""
+    );
+    // The plain API has no user variables.
+    let e = Expression::parse("%system").unwrap();
+    assert_eq!(
+        e.evaluate(obs).unwrap_err().to_string(),
+        "at 0: undefined variable %system"
+    );
+}
+
+/// Issue 3: strict mode finds the suite's semantic errors statically, with the R4 model.
+#[test]
+fn strict_check_issue_3() {
+    use super::R4TypeInfo;
+    let r4 = R4TypeInfo::new();
+    let check = |ctx: &str, src: &str| match Expression::parse(src).unwrap().check(ctx, &r4) {
+        Ok(()) => "ok".to_string(),
+        Err(e) => e.to_string(),
+    };
+    assert_eq!(
+        check("Patient", "name.given1"),
+        "at 5: HumanName has no element given1"
+    );
+    assert_eq!(
+        check("Patient", "Encounter.name.given"),
+        "at 0: the path starts with Encounter but the context is Patient"
+    );
+    assert_eq!(
+        check("Observation", "Observation.valueQuantity.unit"),
+        "at 12: valueQuantity is a choice variant: navigate Observation.value (with ofType() to pick a type)"
+    );
+    assert_eq!(
+        check("Observation", "(Observation.value as Period).unit"),
+        "at 30: Period has no element unit"
+    );
+    assert_eq!(
+        check("Patient", "Patient.children().skip(1)"),
+        "at 19: skip() on the unordered result of children()/descendants()"
+    );
+    assert_eq!(
+        check("Patient", "Patient.contact.name.where(given1 = 'x')"),
+        "at 27: HumanName has no element given1"
+    );
+    for ok in [
+        "Patient.name.where(use = 'official').given.first()",
+        "Patient.contained.ofType(Organization).name",
+        "Patient.descendants().where(is(FHIR.date))",
+        "Patient.birthDate.extension.value",
+        "Patient.name.skip(1).given",
+        "Resource.id",
+        "DomainResource.text.div",
+    ] {
+        assert_eq!(check("Patient", ok), "ok", "{ok}");
+    }
+    assert_eq!(
+        check("Observation", "Observation.value.ofType(Quantity).unit"),
+        "ok"
+    );
+    // Without the model nothing is known, so nothing is reported.
+    assert_eq!(
+        Expression::parse("name.given1")
+            .unwrap()
+            .check("Patient", &super::Fallback),
+        Ok(())
+    );
+}
+
+#[test]
+fn conforms_to_and_sort_with_empty_keys() {
+    assert_eq!(
+        p("conformsTo('http://hl7.org/fhir/StructureDefinition/Patient')"),
+        "[true]"
+    );
+    assert_eq!(
+        p("conformsTo('http://hl7.org/fhir/StructureDefinition/DomainResource')"),
+        "[true]"
+    );
+    assert_eq!(
+        p("conformsTo('http://hl7.org/fhir/StructureDefinition/Person')"),
+        "[false]"
+    );
+    assert_eq!(
+        p("conformsTo('http://x/p')"),
+        "error at 0: conformsTo() can check the base definitions of R4 types only, not http://x/p"
+    );
+    // An empty key sorts first, also in descending order.
+    assert_eq!(
+        p("Patient.name.sort(-family).use"),
+        r#"["usual","official"]"#
+    );
+    assert_eq!(
+        p("Patient.name.sort(family).use"),
+        r#"["usual","official"]"#
+    );
+}

@@ -1,9 +1,9 @@
 //! Type information the engine needs: the FHIR type of an element (`Patient.birthDate` is a
 //! `date`), and which types derive from which (`code` is a `string`, `Age` is a `Quantity`, every
-//! resource is a `Resource`). [`TypeInfo`] is the seam: the R4 model (being built in
-//! `src/fhir/model/`) will implement it once merged. Until then [`Fallback`] infers types from
-//! `resourceType`, choice suffixes (`valueQuantity`) and JSON shapes, plus a small table of the
-//! elements whose type cannot be inferred (dates stored as strings, codes, booleans).
+//! resource is a `Resource`). [`TypeInfo`] is the seam; the R4 model implements it
+//! (`super::r4::R4TypeInfo`, used for FHIR resources). [`Fallback`], used for JSON that is not
+//! a FHIR resource, infers types from `resourceType`, choice suffixes (`valueQuantity`) and JSON
+//! shapes, plus a small table of the elements whose type cannot be inferred.
 
 /// What the engine asks about types.
 pub trait TypeInfo: Send + Sync {
@@ -13,6 +13,23 @@ pub trait TypeInfo: Send + Sync {
     fn base_type(&self, ty: &str) -> Option<&'static str>;
     /// Whether `ty` names a FHIR type at all (so `ofType(string1)` can be reported).
     fn is_known(&self, ty: &str) -> bool;
+    /// Whether `parent` has an element `element` (a choice element by its name without `[x]`:
+    /// `value`); `None` when this information does not describe `parent`. Used by strict mode.
+    fn has_element(&self, parent: &str, element: &str) -> Option<bool> {
+        let _ = (parent, element);
+        None
+    }
+    /// The type of `json_name` when it is a variant of the choice element `parent.element`
+    /// (`("Observation", "value", "valueQuantity")` → `Quantity`), else `None`. The default
+    /// reads the type from the name's suffix.
+    fn choice_type(&self, parent: &str, element: &str, json_name: &str) -> Option<&'static str> {
+        let _ = parent;
+        let suffix = json_name.strip_prefix(element)?;
+        if !suffix.starts_with(|c: char| c.is_ascii_uppercase()) {
+            return None;
+        }
+        type_from_suffix(suffix)
+    }
 }
 
 /// The FHIR primitive types.
@@ -160,7 +177,7 @@ const BASES: &[(&str, &str)] = &[
     ("Parameters", "Resource"),
 ];
 
-/// Built-in type information until the R4 model implements [`TypeInfo`].
+/// Type information without the model: for JSON that is not a FHIR resource.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Fallback;
 

@@ -149,6 +149,15 @@ impl<'a> Item<'a> {
     pub fn type_name(&self) -> (&'static str, &str) {
         match self {
             Item::Node(n) => {
+                // A backbone element's type is named by its path in the model
+                // (`Patient.contact`); FHIRPath sees its base type.
+                if let Some((root, _)) = n.ty.split_once('.') {
+                    return if crate::fhir::resource_type_index(root).is_some() {
+                        ("FHIR", "BackboneElement")
+                    } else {
+                        ("FHIR", "Element")
+                    };
+                }
                 if !n.ty.is_empty() {
                     return ("FHIR", n.ty);
                 }

@@ -9,25 +9,35 @@
 //!
 //! Acknowledgements: every sink reports per-type record counts in [`SinkStats`]; the run
 //! compares them with what it dispatched and with what was read, and commits (makes files
-//! visible) only when `read = written + dead_lettered + filtered` holds for every type.
+//! visible) only when `read + unbundled = written + dead_lettered + filtered + bundles_consumed`
+//! holds for every type (the last terms are 0 unless `[transform] unbundle` is on) and `read`
+//! sums to the non-blank lines the workers saw.
+//!
+//! With `[transform] dedupe` the input is read twice: a first pass without sinks builds the
+//! dedupe index, the second writes (see `stage::transform::dedupe`).
 
 pub mod progress;
 pub mod report;
 
-use crate::batch::{Batch, BufPool, Chunk};
+use crate::batch::{Batch, BufPool, Chunk, FilterReason};
 use crate::config::{OnInvalid, Plan, SinkKindPlan, SourcePlan};
 use crate::exit::ExitCode;
-use crate::fhir::RESOURCE_TYPES;
+use crate::fhir::{resource_type_index, RESOURCE_TYPES};
 use crate::sink::dead_letter::DeadLetterSink;
 use crate::sink::ndjson::NdjsonSink;
 use crate::sink::parquet::ParquetSink;
 use crate::sink::{Sink, SinkError, SinkStats, TYPE_SLOTS, UNKNOWN_TYPE_SLOT};
+use crate::source::azure_blob::{BlobSource, Download};
 use crate::source::local::LocalSource;
-use crate::source::SourceError;
+use crate::source::{Input, SourceError};
+use crate::stage::transform::dedupe::{self, DedupeIndex};
+use crate::stage::transform::{Mode, Transformer};
 use crate::stage::Checker;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use progress::Progress;
-use report::{BytesReport, Counts, Durations, RunReport, SinkReport, Violation};
+use report::{
+    BytesReport, Counts, DedupeReport, Durations, RunReport, SinkReport, Violation, CONSERVATION,
+};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -119,13 +129,13 @@ fn open_sinks(plan: &Plan, run_id: &str) -> Result<Vec<NamedSink>, RunError> {
         let (kind, path, sink): (&'static str, String, Box<dyn Sink>) = match &s.kind {
             SinkKindPlan::Parquet(p) => (
                 "parquet",
-                p.path.display().to_string(),
-                Box::new(ParquetSink::create(p, run_id).map_err(wrap)?),
+                p.path.to_string(),
+                Box::new(ParquetSink::create(p, run_id, &plan.storage).map_err(wrap)?),
             ),
             SinkKindPlan::Ndjson(n) => (
                 "ndjson",
-                n.path.display().to_string(),
-                Box::new(NdjsonSink::create(n, run_id).map_err(wrap)?),
+                n.path.to_string(),
+                Box::new(NdjsonSink::create(n, run_id, &plan.storage).map_err(wrap)?),
             ),
         };
         sinks.push(NamedSink {
@@ -139,9 +149,9 @@ fn open_sinks(plan: &Plan, run_id: &str) -> Result<Vec<NamedSink>, RunError> {
         sinks.push(NamedSink {
             name: "dead_letter".into(),
             kind: "dead_letter",
-            path: d.path.display().to_string(),
+            path: d.path.to_string(),
             sink: Box::new(
-                DeadLetterSink::create(d, run_id).map_err(|e| RunError::Sink {
+                DeadLetterSink::create(d, run_id, &plan.storage).map_err(|e| RunError::Sink {
                     sink: "dead_letter".into(),
                     source: e,
                 })?,
@@ -154,9 +164,14 @@ fn open_sinks(plan: &Plan, run_id: &str) -> Result<Vec<NamedSink>, RunError> {
 /// What the collector counted while dispatching.
 struct Tally {
     read: Vec<u64>,
+    unbundled: Vec<u64>,
+    consumed: Vec<u64>,
     dispatched: Vec<u64>,
     rejected: Vec<u64>,
     filtered: Vec<u64>,
+    filtered_by: Vec<[u64; 3]>,
+    /// Non-blank lines, as the workers counted them.
+    lines: u64,
     blank_lines: u64,
     input_text: u64,
 }
@@ -172,11 +187,13 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> RunReport {
         exit_code: ExitCode::Internal.code(),
         error: None,
         started_at,
+        conservation: CONSERVATION,
         totals: Counts::default(),
         blank_lines: 0,
         types: BTreeMap::new(),
         sinks: BTreeMap::new(),
         bytes: BytesReport::default(),
+        dedupe: None,
         durations: Durations::default(),
         conservation_ok: false,
         violations: Vec::new(),
@@ -204,9 +221,25 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> RunReport {
 }
 
 fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(), RunError> {
-    let SourcePlan::Local { paths, types } = &plan.source;
-    let source = LocalSource::open(paths)?;
-    report.bytes.input_files = source.files().len() as u64;
+    let source = match &plan.source {
+        SourcePlan::Local { paths, .. } => Input::Local(LocalSource::open(paths)?),
+        SourcePlan::AzureBlob {
+            urls,
+            concurrency,
+            range_size,
+            ..
+        } => Input::Blob(BlobSource::open(
+            urls,
+            &plan.storage,
+            &|k| std::env::var(k).ok(),
+            Download {
+                concurrency: *concurrency,
+                range_size: *range_size,
+            },
+        )?),
+    };
+    let types = plan.source.types();
+    report.bytes.input_files = source.file_count() as u64;
     let run_id = format!(
         "{}-{}",
         std::process::id(),
@@ -216,10 +249,46 @@ fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(),
             .unwrap_or(0)
     );
     let mut sinks = open_sinks(plan, &run_id)?;
+
+    // Dedupe: a first pass without sinks finds the winners.
+    let mut index = None;
+    if plan.transform.as_ref().is_some_and(|t| t.dedupe) {
+        let t = Instant::now();
+        let mut builder = DedupeIndex::new();
+        let bars = Progress::new(opts.progress, source.total_bytes(), &[]);
+        let first = pump(
+            plan,
+            &source,
+            types,
+            &mut [],
+            &bars,
+            Pass::Collect(&mut builder),
+        );
+        bars.finish();
+        if let Err(e) = first.result {
+            for s in &mut sinks {
+                s.sink.abort();
+            }
+            return Err(e);
+        }
+        report.dedupe = Some(DedupeReport {
+            candidates: builder.offered(),
+            distinct: builder.len() as u64,
+            first_pass_ms: t.elapsed().as_millis() as u64,
+        });
+        index = Some(Arc::new(builder));
+    }
+
     let names: Vec<String> = sinks.iter().map(|s| s.name.clone()).collect();
     let progress = Progress::new(opts.progress, source.total_bytes(), &names);
-
-    let outcome = pump(plan, &source, types.as_deref(), &mut sinks, &progress);
+    let outcome = pump(
+        plan,
+        &source,
+        types,
+        &mut sinks,
+        &progress,
+        Pass::Emit(index),
+    );
     progress.finish();
     report.bytes.read = outcome.bytes_read;
     report.durations.read_ms = outcome.read_ms;
@@ -269,28 +338,55 @@ fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(),
                 });
             }
         }
+        let [by_type, by_where, by_duplicate] = tally.filtered_by[slot];
         let c = Counts {
             read: tally.read[slot],
+            unbundled: tally.unbundled[slot],
             written: tally.dispatched[slot],
             dead_lettered: dead,
             filtered: tally.filtered[slot],
+            bundles_consumed: tally.consumed[slot],
+            filtered_by: report::FilteredBy {
+                types: by_type,
+                where_: by_where,
+                duplicate: by_duplicate,
+            },
         };
-        if c.read > 0 || c.written > 0 || c.dead_lettered > 0 || c.filtered > 0 {
+        if c != Counts::default() {
             if !c.balanced() {
                 violations.push(Violation {
                     type_name: type_key(slot),
                     detail: format!(
-                        "read {} ≠ written {} + dead-lettered {} + filtered {}",
-                        c.read, c.written, c.dead_lettered, c.filtered
+                        "read {} + unbundled {} ≠ written {} + dead-lettered {} + filtered {} + bundles consumed {}",
+                        c.read, c.unbundled, c.written, c.dead_lettered, c.filtered, c.bundles_consumed
                     ),
                 });
             }
-            report.totals.read += c.read;
-            report.totals.written += c.written;
-            report.totals.dead_lettered += c.dead_lettered;
-            report.totals.filtered += c.filtered;
+            report.totals.add(&c);
             report.types.insert(type_key(slot), c);
         }
+    }
+    // Every resource written passed dedupe as its key's winner; fewer or more means the
+    // two passes did not see the same input.
+    if let Some(d) = &report.dedupe {
+        if report.totals.written != d.distinct {
+            violations.push(Violation {
+                type_name: "_dedupe".into(),
+                detail: format!(
+                    "the first pass found {} distinct type/id but {} were written (did the input change during the run?)",
+                    d.distinct, report.totals.written
+                ),
+            });
+        }
+    }
+    if report.totals.read != tally.lines {
+        violations.push(Violation {
+            type_name: "_total".into(),
+            detail: format!(
+                "{} non-blank lines but {} counted as read",
+                tally.lines, report.totals.read
+            ),
+        });
     }
     for (i, s) in sinks.iter().enumerate() {
         report.sinks.insert(
@@ -343,14 +439,28 @@ struct PumpOutcome {
     parse_ms: u64,
 }
 
+/// Which pass a [`pump`] is.
+enum Pass<'a> {
+    /// Dedupe's first pass: no sinks; candidates go into the index.
+    Collect(&'a mut DedupeIndex),
+    /// The writing pass, with dedupe's index when there is one.
+    Emit(Option<Arc<DedupeIndex>>),
+}
+
 /// Moves all data from the source through the workers to the sinks.
 fn pump(
     plan: &Plan,
-    source: &LocalSource,
+    source: &Input,
     types: Option<&[crate::fhir::TypeIdx]>,
     sinks: &mut [NamedSink],
     progress: &Progress,
+    pass: Pass<'_>,
 ) -> PumpOutcome {
+    let (mode, mut collect) = match pass {
+        Pass::Collect(ix) => (Mode::Collect, Some(ix)),
+        Pass::Emit(ix) => (Mode::Emit(ix), None),
+    };
+    let bundle_slot = resource_type_index("Bundle").map(usize::from);
     let threads = plan.threads.max(1);
     let level = plan.validate_level;
     let tokens = threads * 2 + 2;
@@ -423,8 +533,14 @@ fn pump(
                     for _ in 0..threads {
                         let rx = chunk_rx.clone();
                         let tx = batch_tx.clone();
+                        let transform = plan
+                            .transform
+                            .clone()
+                            .map(|t| Transformer::new(t, mode.clone()));
                         ps.spawn(move |_| {
-                            let mut checker = Checker::new(types).with_level(level);
+                            let mut checker = Checker::new(types)
+                                .with_level(level)
+                                .with_transform(transform);
                             for chunk in rx.iter() {
                                 let t = Instant::now();
                                 let batch = checker.check(chunk);
@@ -471,9 +587,13 @@ fn pump(
         // Collector: reorder, count, dispatch.
         let mut tally = Tally {
             read: vec![0; TYPE_SLOTS],
+            unbundled: vec![0; TYPE_SLOTS],
+            consumed: vec![0; TYPE_SLOTS],
             dispatched: vec![0; TYPE_SLOTS],
             rejected: vec![0; TYPE_SLOTS],
             filtered: vec![0; TYPE_SLOTS],
+            filtered_by: vec![[0; 3]; TYPE_SLOTS],
+            lines: 0,
             blank_lines: 0,
             input_text: 0,
         };
@@ -485,17 +605,47 @@ fn pump(
             while let Some(batch) = pending.remove(&next) {
                 next += 1;
                 for r in &batch.records {
-                    tally.read[r.type_idx as usize] += 1;
-                    tally.dispatched[r.type_idx as usize] += 1;
+                    let slot = r.type_idx as usize;
+                    match r.entry {
+                        Some(_) => tally.unbundled[slot] += 1,
+                        None => tally.read[slot] += 1,
+                    }
+                    tally.dispatched[slot] += 1;
                 }
                 for r in &batch.rejects {
                     let slot = r.type_idx.map(usize::from).unwrap_or(UNKNOWN_TYPE_SLOT);
-                    tally.read[slot] += 1;
+                    match r.entry {
+                        Some(_) => tally.unbundled[slot] += 1,
+                        None => tally.read[slot] += 1,
+                    }
                     tally.rejected[slot] += 1;
                 }
-                for &t in &batch.filtered {
-                    tally.read[t as usize] += 1;
-                    tally.filtered[t as usize] += 1;
+                for f in &batch.filtered {
+                    let slot = f.type_idx as usize;
+                    match f.from_entry {
+                        true => tally.unbundled[slot] += 1,
+                        false => tally.read[slot] += 1,
+                    }
+                    tally.filtered[slot] += 1;
+                    tally.filtered_by[slot][match f.reason {
+                        FilterReason::Type => 0,
+                        FilterReason::Where => 1,
+                        FilterReason::Duplicate => 2,
+                    }] += 1;
+                }
+                if let (Some(b), n @ 1..) = (bundle_slot, batch.bundles_consumed) {
+                    tally.read[b] += n;
+                    tally.consumed[b] += n;
+                }
+                tally.lines += batch.lines;
+                if let Some(ix) = collect.as_deref_mut() {
+                    for (i, r) in batch.records.iter().enumerate() {
+                        ix.offer(
+                            dedupe::key(r.type_idx, batch.id(r)),
+                            r.last_updated,
+                            dedupe::position(batch.seq, i as u32),
+                        );
+                    }
                 }
                 tally.blank_lines += batch.blank_lines;
                 tally.input_text += batch.input_bytes;

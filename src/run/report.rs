@@ -1,29 +1,79 @@
 //! The run report: counts per type and in total, per-sink output, bytes and durations, and the
-//! conservation check `read = written + dead_lettered + filtered`. Serialized by `--report`,
-//! printed as a table at the end of a run.
+//! conservation check `read + unbundled = written + dead_lettered + filtered +
+//! bundles_consumed` (without `[transform] unbundle` the last terms are 0:
+//! `read = written + dead_lettered + filtered`). Serialized by `--report`, printed as a table
+//! at the end of a run.
 
 use crate::util::format_bytes;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// The four counts of conservation.
+/// The conservation equation, as stated in the report.
+pub const CONSERVATION: &str =
+    "read + unbundled = written + dead_lettered + filtered + bundles_consumed";
+
+/// The counts of conservation.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub struct Counts {
     /// Non-blank input lines.
     pub read: u64,
+    /// Resources taken out of Bundle entries (`[transform] unbundle`), by the entry's type.
+    pub unbundled: u64,
     /// Records every sink wrote.
     pub written: u64,
-    /// Lines in the dead-letter output.
+    /// Lines (or Bundle entries) in the dead-letter output.
     pub dead_lettered: u64,
-    /// Records dropped on purpose (type filter).
+    /// Resources dropped on purpose; `filtered_by` says why.
     pub filtered: u64,
+    /// Bundle lines replaced by their entries (`[transform] unbundle`).
+    pub bundles_consumed: u64,
+    /// `filtered` by reason.
+    pub filtered_by: FilteredBy,
+}
+
+/// Filtered resources by reason.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct FilteredBy {
+    /// Type not in `source.types` / `transform.types`.
+    #[serde(rename = "type")]
+    pub types: u64,
+    /// A `[transform.where]` filter was not true.
+    #[serde(rename = "where")]
+    pub where_: u64,
+    /// `[transform] dedupe`: a newer resource with the same type and id won.
+    pub duplicate: u64,
 }
 
 impl Counts {
-    /// Does `read = written + dead_lettered + filtered` hold?
+    /// Does `read + unbundled = written + dead_lettered + filtered + bundles_consumed` hold?
     pub fn balanced(&self) -> bool {
-        self.read == self.written + self.dead_lettered + self.filtered
+        self.read + self.unbundled
+            == self.written + self.dead_lettered + self.filtered + self.bundles_consumed
     }
+
+    /// Adds `o` to these counts.
+    pub fn add(&mut self, o: &Counts) {
+        self.read += o.read;
+        self.unbundled += o.unbundled;
+        self.written += o.written;
+        self.dead_lettered += o.dead_lettered;
+        self.filtered += o.filtered;
+        self.bundles_consumed += o.bundles_consumed;
+        self.filtered_by.types += o.filtered_by.types;
+        self.filtered_by.where_ += o.filtered_by.where_;
+        self.filtered_by.duplicate += o.filtered_by.duplicate;
+    }
+}
+
+/// The first pass of `[transform] dedupe`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DedupeReport {
+    /// Resources that reached the dedupe step.
+    pub candidates: u64,
+    /// Distinct (type, id) among them: the winners.
+    pub distinct: u64,
+    /// Time of the first pass, ms.
+    pub first_pass_ms: u64,
 }
 
 /// One sink's output.
@@ -93,6 +143,9 @@ pub struct RunReport {
     pub error: Option<String>,
     /// Start, RFC 3339 UTC.
     pub started_at: String,
+    /// The equation checked per type: `read + unbundled = written + dead_lettered + filtered
+    /// + bundles_consumed`.
+    pub conservation: &'static str,
     /// Totals over all types.
     pub totals: Counts,
     /// Empty or whitespace-only lines skipped.
@@ -103,6 +156,9 @@ pub struct RunReport {
     pub sinks: BTreeMap<String, SinkReport>,
     /// Input volume.
     pub bytes: BytesReport,
+    /// The dedupe first pass, when `[transform] dedupe` is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dedupe: Option<DedupeReport>,
     /// Times.
     pub durations: Durations,
     /// Conservation holds for every type and every sink.
@@ -124,21 +180,60 @@ impl RunReport {
     pub fn table(&self) -> String {
         let mut s = String::new();
         let w = self.types.keys().map(|k| k.len()).max().unwrap_or(4).max(5);
-        s.push_str(&format!(
-            "{:<w$}  {:>12}  {:>12}  {:>13}  {:>10}\n",
-            "type", "read", "written", "dead-lettered", "filtered"
-        ));
-        for (t, c) in &self.types {
+        let bundles = self.totals.unbundled > 0 || self.totals.bundles_consumed > 0;
+        let row = |s: &mut String, t: &str, c: [String; 6]| {
             s.push_str(&format!(
-                "{:<w$}  {:>12}  {:>12}  {:>13}  {:>10}\n",
-                t, c.read, c.written, c.dead_lettered, c.filtered
+                "{:<w$}  {:>12}  {:>12}  {:>13}  {:>10}",
+                t, c[0], c[2], c[3], c[4]
             ));
+            if bundles {
+                s.push_str(&format!("  {:>10}  {:>10}", c[1], c[5]));
+            }
+            s.push('\n');
+        };
+        let nums = |c: &Counts| {
+            [
+                c.read,
+                c.unbundled,
+                c.written,
+                c.dead_lettered,
+                c.filtered,
+                c.bundles_consumed,
+            ]
+            .map(|n| n.to_string())
+        };
+        row(
+            &mut s,
+            "type",
+            [
+                "read",
+                "unbundled",
+                "written",
+                "dead-lettered",
+                "filtered",
+                "consumed",
+            ]
+            .map(String::from),
+        );
+        for (t, c) in &self.types {
+            row(&mut s, t, nums(c));
         }
         let c = &self.totals;
-        s.push_str(&format!(
-            "{:<w$}  {:>12}  {:>12}  {:>13}  {:>10}\n",
-            "TOTAL", c.read, c.written, c.dead_lettered, c.filtered
-        ));
+        row(&mut s, "TOTAL", nums(c));
+        if c.filtered > 0 {
+            s.push_str(&format!(
+                "filtered by reason: type {}, where {}, duplicate {}\n",
+                c.filtered_by.types, c.filtered_by.where_, c.filtered_by.duplicate
+            ));
+        }
+        if let Some(d) = &self.dedupe {
+            s.push_str(&format!(
+                "dedupe: {} resources, {} distinct type/id, first pass {:.1} s\n",
+                d.candidates,
+                d.distinct,
+                d.first_pass_ms as f64 / 1000.0
+            ));
+        }
         if self.blank_lines > 0 {
             s.push_str(&format!("blank lines skipped: {}\n", self.blank_lines));
         }
@@ -162,9 +257,11 @@ impl RunReport {
             rate(self.totals.read as f64, d.total_ms)
         ));
         if self.conservation_ok {
-            s.push_str(
-                "conservation: read = written + dead-lettered + filtered holds for every type\n",
-            );
+            s.push_str(if bundles {
+                "conservation: read + unbundled = written + dead-lettered + filtered + consumed holds for every type\n"
+            } else {
+                "conservation: read = written + dead-lettered + filtered holds for every type\n"
+            });
         } else {
             s.push_str("CONSERVATION FAILED:\n");
             for v in &self.violations {

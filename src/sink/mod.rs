@@ -1,5 +1,5 @@
 //! Sinks: where checked records go. Every sink writes under a hidden staging folder inside its
-//! output folder and makes its files visible only in [`Sink::commit`], which the run calls
+//! output folder (local or blob prefix, see [`staging`]) and makes its files visible only in [`Sink::commit`], which the run calls
 //! after all sinks finished and the conservation check passed. A failed run calls
 //! [`Sink::abort`] and leaves no visible partial files. Output names are deterministic
 //! (`<Type>/part-00000.parquet`, `<Type>.00000.ndjson`), so a re-run replaces its earlier output
@@ -9,7 +9,7 @@ pub mod dead_letter;
 pub mod ndjson;
 pub mod parquet;
 mod rolling;
-mod staging;
+pub mod staging;
 
 pub use rolling::RollingWriter;
 pub use staging::Staging;
@@ -57,6 +57,9 @@ pub enum SinkError {
         #[source]
         source: std::io::Error,
     },
+    /// Blob storage refused or failed.
+    #[error(transparent)]
+    Storage(Box<crate::storage::StorageError>),
     /// Parquet or Arrow encoding failed.
     #[error("cannot encode Parquet file {path}: {message}")]
     Encode {
@@ -65,6 +68,12 @@ pub enum SinkError {
         /// The encoder's message.
         message: String,
     },
+}
+
+impl From<crate::storage::StorageError> for SinkError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        SinkError::Storage(Box::new(e))
+    }
 }
 
 impl SinkError {

@@ -2,14 +2,14 @@
 //! Files are opened lazily on the first line (delta-rs style), so a type with no records leaves
 //! no empty file. Optional gzip (fast level: throughput first; use Parquet for size).
 
+use super::staging::OutFile;
 use super::{SinkError, Staging};
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 enum Out {
-    Plain(BufWriter<File>),
-    Gzip(flate2::write::GzEncoder<BufWriter<File>>),
+    Plain(OutFile),
+    Gzip(flate2::write::GzEncoder<OutFile>),
 }
 
 struct Open {
@@ -60,9 +60,8 @@ impl RollingWriter {
     /// Writes one line (a `\n` is appended).
     pub fn write_line(&mut self, staging: &Staging, line: &[u8]) -> Result<(), SinkError> {
         if self.open.is_none() {
-            let path = staging.path(&self.rel())?;
-            let f = File::create(&path).map_err(SinkError::io(&path))?;
-            let w = BufWriter::with_capacity(128 * 1024, f);
+            let w = staging.create_file(&self.rel(), 128 << 10)?;
+            let path = w.path();
             let out = if self.gzip {
                 Out::Gzip(flate2::write::GzEncoder::new(
                     w,
@@ -97,13 +96,7 @@ impl RollingWriter {
                 Out::Plain(w) => w,
                 Out::Gzip(g) => g.finish().map_err(SinkError::io(&open.path))?,
             };
-            let f = w.into_inner().map_err(|e| SinkError::Io {
-                path: open.path.clone(),
-                source: e.into_error(),
-            })?;
-            f.sync_all().map_err(SinkError::io(&open.path))?;
-            let len = f.metadata().map_err(SinkError::io(&open.path))?.len();
-            self.bytes_on_disk += len;
+            self.bytes_on_disk += w.close()?;
             self.files.push(self.rel());
             self.seq += 1;
         }

@@ -1,15 +1,99 @@
-//! Staging and commit of a sink's files: files are written to `<root>/.fhirpipe-staging-<id>/`
-//! and moved into place on commit; files of earlier runs that follow the sink's naming pattern
-//! and were not produced again are then removed, so the folder holds exactly this run's output.
+//! Staging and commit of a sink's files, on local disk or in blob storage.
+//!
+//! Local: files are written to `<root>/.fhirpipe-staging-<id>/` and renamed into place on
+//! commit. Blob: files are uploaded (block uploads, [`BlobWriter`]) to
+//! `<prefix>/.fhirpipe-staging-<id>/…`, which no reader lists (sources skip `.` segments);
+//! commit copies each to its final name server-side and then deletes the staged blobs, because
+//! Blob Storage has no atomic rename. Either way, files of earlier runs that follow the sink's
+//! naming pattern and were not produced again are then removed, so the output holds exactly
+//! this run's files; abort removes everything staged, so a failed run leaves nothing visible.
 
 use super::SinkError;
+use crate::storage::{BlobStore, BlobWriter, Location, StorageConfig};
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// A sink's staging folder.
+/// A sink's staging area.
 #[derive(Debug)]
 pub struct Staging {
-    root: PathBuf,
-    tmp: PathBuf,
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Local {
+        root: PathBuf,
+        tmp: PathBuf,
+    },
+    Blob {
+        store: Arc<BlobStore>,
+        /// `<prefix>/.fhirpipe-staging-<id>`.
+        tmp: String,
+    },
+}
+
+/// A file being written in the staging area.
+pub enum OutFile {
+    /// A local file.
+    Local {
+        /// Buffered file.
+        w: BufWriter<File>,
+        /// Where.
+        path: PathBuf,
+    },
+    /// A blob upload.
+    Blob(Box<BlobWriter>),
+}
+
+impl OutFile {
+    /// Where it is, for messages.
+    pub fn path(&self) -> PathBuf {
+        match self {
+            OutFile::Local { path, .. } => path.clone(),
+            OutFile::Blob(b) => PathBuf::from(b.name()),
+        }
+    }
+
+    /// Flushes and closes (local: syncs to disk; blob: commits the block list); returns the
+    /// bytes stored.
+    pub fn close(self) -> Result<u64, SinkError> {
+        match self {
+            OutFile::Local { w, path } => {
+                let f = w.into_inner().map_err(|e| SinkError::Io {
+                    path: path.clone(),
+                    source: e.into_error(),
+                })?;
+                f.sync_all().map_err(SinkError::io(&path))?;
+                Ok(f.metadata().map_err(SinkError::io(&path))?.len())
+            }
+            OutFile::Blob(b) => Ok(b.finish()?),
+        }
+    }
+}
+
+impl Write for OutFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            OutFile::Local { w, .. } => w.write(buf),
+            OutFile::Blob(b) => b.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            OutFile::Local { w, .. } => w.write_all(buf),
+            OutFile::Blob(b) => b.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            OutFile::Local { w, .. } => w.flush(),
+            OutFile::Blob(b) => b.flush(),
+        }
+    }
 }
 
 fn list_files(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -30,63 +114,140 @@ fn list_files(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> std::io::Result
 }
 
 impl Staging {
-    /// Creates `<root>/.fhirpipe-staging-<run_id>/`.
-    pub fn create(root: &Path, run_id: &str) -> Result<Self, SinkError> {
-        let tmp = root.join(format!(".fhirpipe-staging-{run_id}"));
-        std::fs::create_dir_all(&tmp).map_err(SinkError::io(&tmp))?;
-        Ok(Staging {
-            root: root.to_path_buf(),
-            tmp,
-        })
-    }
-
-    /// The output folder.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// Where to write the file that will be `<root>/<rel>`; creates its folder.
-    pub fn path(&self, rel: &str) -> Result<PathBuf, SinkError> {
-        let p = self.tmp.join(rel);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).map_err(SinkError::io(parent))?;
-        }
-        Ok(p)
-    }
-
-    /// Moves `files` (relative names) into place, then deletes other files under the root for
-    /// which `ours` is true (earlier runs' output), then removes the staging folder.
-    pub fn commit(&self, files: &[String], ours: &dyn Fn(&Path) -> bool) -> Result<(), SinkError> {
-        for rel in files {
-            let from = self.tmp.join(rel);
-            let to = self.root.join(rel);
-            if let Some(parent) = to.parent() {
-                std::fs::create_dir_all(parent).map_err(SinkError::io(parent))?;
-            }
-            std::fs::rename(&from, &to).map_err(SinkError::io(&to))?;
-        }
-        let mut existing = Vec::new();
-        list_files(&self.root, Path::new(""), &mut existing).map_err(SinkError::io(&self.root))?;
-        let fresh: std::collections::HashSet<&Path> = files.iter().map(Path::new).collect();
-        for rel in existing {
-            if ours(&rel) && !fresh.contains(rel.as_path()) {
-                let p = self.root.join(&rel);
-                std::fs::remove_file(&p).map_err(SinkError::io(&p))?;
-                if let Some(parent) = p.parent() {
-                    if parent != self.root {
-                        // Leaves non-empty folders alone.
-                        let _ = std::fs::remove_dir(parent);
-                    }
+    /// Creates the staging area of output `loc` for run `run_id`; blob locations connect with
+    /// `storage` and the process environment.
+    pub fn create(
+        loc: &Location,
+        run_id: &str,
+        storage: &StorageConfig,
+    ) -> Result<Self, SinkError> {
+        let name = format!(".fhirpipe-staging-{run_id}");
+        let inner = match loc {
+            Location::Local(root) => {
+                let tmp = root.join(name);
+                std::fs::create_dir_all(&tmp).map_err(SinkError::io(&tmp))?;
+                Inner::Local {
+                    root: root.clone(),
+                    tmp,
                 }
             }
+            Location::Blob(url) => {
+                let store = BlobStore::open(url, storage, &|k| std::env::var(k).ok())?;
+                // Fail before any input is read when the container is missing or the
+                // credential is refused (commit needs list permission anyway).
+                store.list(&url.child(&name))?;
+                Inner::Blob {
+                    tmp: url.child(&name),
+                    store: Arc::new(store),
+                }
+            }
+        };
+        Ok(Staging { inner })
+    }
+
+    /// The output location, for messages.
+    pub fn root(&self) -> PathBuf {
+        match &self.inner {
+            Inner::Local { root, .. } => root.clone(),
+            Inner::Blob { store, .. } => PathBuf::from(store.url().to_string()),
         }
-        std::fs::remove_dir_all(&self.tmp).map_err(SinkError::io(&self.tmp))?;
+    }
+
+    /// Opens the file that will be `<root>/<rel>` (local: creates its folder and buffers
+    /// `buffer` bytes; blob: uploads in blocks).
+    pub fn create_file(&self, rel: &str, buffer: usize) -> Result<OutFile, SinkError> {
+        match &self.inner {
+            Inner::Local { tmp, .. } => {
+                let path = tmp.join(rel);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(SinkError::io(parent))?;
+                }
+                let f = File::create(&path).map_err(SinkError::io(&path))?;
+                Ok(OutFile::Local {
+                    w: BufWriter::with_capacity(buffer, f),
+                    path,
+                })
+            }
+            Inner::Blob { store, tmp } => Ok(OutFile::Blob(Box::new(BlobWriter::create(
+                store,
+                &format!("{tmp}/{rel}"),
+            )?))),
+        }
+    }
+
+    /// Makes `files` (relative names) visible, then deletes other files under the root for
+    /// which `ours` is true (earlier runs' output), then removes the staging area.
+    pub fn commit(&self, files: &[String], ours: &dyn Fn(&Path) -> bool) -> Result<(), SinkError> {
+        let fresh: std::collections::HashSet<&Path> = files.iter().map(Path::new).collect();
+        match &self.inner {
+            Inner::Local { root, tmp } => {
+                for rel in files {
+                    let from = tmp.join(rel);
+                    let to = root.join(rel);
+                    if let Some(parent) = to.parent() {
+                        std::fs::create_dir_all(parent).map_err(SinkError::io(parent))?;
+                    }
+                    std::fs::rename(&from, &to).map_err(SinkError::io(&to))?;
+                }
+                let mut existing = Vec::new();
+                list_files(root, Path::new(""), &mut existing).map_err(SinkError::io(root))?;
+                for rel in existing {
+                    if ours(&rel) && !fresh.contains(rel.as_path()) {
+                        let p = root.join(&rel);
+                        std::fs::remove_file(&p).map_err(SinkError::io(&p))?;
+                        if let Some(parent) = p.parent() {
+                            if parent != root {
+                                // Leaves non-empty folders alone.
+                                let _ = std::fs::remove_dir(parent);
+                            }
+                        }
+                    }
+                }
+                std::fs::remove_dir_all(tmp).map_err(SinkError::io(tmp))?;
+            }
+            Inner::Blob { store, tmp } => {
+                let url = store.url();
+                for rel in files {
+                    store.copy(&format!("{tmp}/{rel}"), &url.child(rel))?;
+                }
+                let base = if url.prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}/", url.prefix)
+                };
+                let mut stale = Vec::new();
+                for (name, _) in store.list(&url.prefix)? {
+                    let Some(rel) = name.strip_prefix(&base) else {
+                        continue;
+                    };
+                    if rel.split('/').any(|s| s.starts_with('.')) {
+                        continue;
+                    }
+                    if ours(Path::new(rel)) && !fresh.contains(Path::new(rel)) {
+                        stale.push(name);
+                    }
+                }
+                store.delete(&stale)?;
+                let staged: Vec<String> = store.list(tmp)?.into_iter().map(|(n, _)| n).collect();
+                store.delete(&staged)?;
+            }
+        }
         Ok(())
     }
 
-    /// Removes the staging folder and everything in it.
+    /// Removes the staging area and everything in it.
     pub fn abort(&self) {
-        let _ = std::fs::remove_dir_all(&self.tmp);
+        match &self.inner {
+            Inner::Local { tmp, .. } => {
+                let _ = std::fs::remove_dir_all(tmp);
+            }
+            Inner::Blob { store, tmp } => {
+                if let Ok(staged) = store.list(tmp) {
+                    let names: Vec<String> = staged.into_iter().map(|(n, _)| n).collect();
+                    let _ = store.delete(&names);
+                }
+            }
+        }
     }
 }
 

@@ -111,6 +111,7 @@ impl LineSplitter {
         let skipped = self.buf.len() - head.len() + more;
         self.rejects.push(Reject {
             outcome: None,
+            entry: None,
             line: self.first_line,
             text: head,
             reason: String::new(),

@@ -1,13 +1,20 @@
 //! Sources: where input lines come from. Each source lists its input files, then streams
 //! them as [`Chunk`](crate::batch::Chunk)s of complete lines through the shared
-//! [`LineSplitter`]. One folder per source kind.
+//! [`LineSplitter`] ([`ChunkOut`] turns any `Read` of a file into chunks, gzip recognised by
+//! its magic bytes). One folder per source kind; [`Input`] is the listed input of any kind.
 
+pub mod azure_blob;
 pub mod lines;
 pub mod local;
 
 pub use lines::LineSplitter;
 
+use crate::batch::{BufPool, Chunk, SourceFile};
+use crate::storage::StorageError;
+use std::io::Read;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Why a source could not list or read its input.
 #[derive(Debug, thiserror::Error)]
@@ -34,4 +41,161 @@ pub enum SourceError {
         #[source]
         source: std::io::Error,
     },
+    /// Listing or reading blob storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// The listed input of a run's source.
+#[derive(Debug)]
+pub enum Input {
+    /// Local files.
+    Local(local::LocalSource),
+    /// Blobs.
+    Blob(azure_blob::BlobSource),
+}
+
+impl Input {
+    /// Number of listed files.
+    pub fn file_count(&self) -> usize {
+        match self {
+            Input::Local(s) => s.files().len(),
+            Input::Blob(s) => s.files().len(),
+        }
+    }
+
+    /// Total bytes stored (compressed size for gzip).
+    pub fn total_bytes(&self) -> u64 {
+        match self {
+            Input::Local(s) => s.total_bytes(),
+            Input::Blob(s) => s.total_bytes(),
+        }
+    }
+
+    /// Streams every file as chunks, in listing order (see [`local::LocalSource::stream`]).
+    pub fn stream(
+        &self,
+        chunk_size: usize,
+        max_line_size: usize,
+        bytes_read: &AtomicU64,
+        pool: &BufPool,
+        send: &mut dyn FnMut(Chunk) -> bool,
+    ) -> Result<(), SourceError> {
+        let mut out = ChunkOut::new(chunk_size, max_line_size, pool, send);
+        match self {
+            Input::Local(s) => s.stream_into(&mut out, bytes_read),
+            Input::Blob(s) => s.stream_into(&mut out, bytes_read),
+        }
+    }
+}
+
+/// Turns files, one after the other, into numbered chunks of whole lines.
+pub(crate) struct ChunkOut<'a> {
+    chunk_size: usize,
+    max_line_size: usize,
+    pool: &'a BufPool,
+    send: &'a mut dyn FnMut(Chunk) -> bool,
+    seq: u64,
+    block: Vec<u8>,
+}
+
+impl<'a> ChunkOut<'a> {
+    pub(crate) fn new(
+        chunk_size: usize,
+        max_line_size: usize,
+        pool: &'a BufPool,
+        send: &'a mut dyn FnMut(Chunk) -> bool,
+    ) -> Self {
+        ChunkOut {
+            chunk_size,
+            max_line_size,
+            pool,
+            send,
+            seq: 0,
+            block: vec![0u8; 1 << 20],
+        }
+    }
+
+    /// Reads `raw` (plain or gzip) to its end as chunks of `file`. Returns `Ok(false)` when
+    /// `send` asked to stop.
+    pub(crate) fn file(
+        &mut self,
+        file: &Arc<SourceFile>,
+        mut raw: impl Read,
+        bytes_read: &AtomicU64,
+    ) -> std::io::Result<bool> {
+        let mut magic = [0u8; 2];
+        let n = read_full(&mut raw, &mut magic)?;
+        // The magic bytes are counted when they are read again from the cursor.
+        let counted = Counting {
+            inner: std::io::Cursor::new(magic[..n].to_vec()).chain(raw),
+            count: bytes_read,
+        };
+        let mut reader: Box<dyn Read> = if n == 2 && magic == [0x1f, 0x8b] {
+            Box::new(flate2::read::MultiGzDecoder::new(counted))
+        } else {
+            Box::new(counted)
+        };
+        let pool = self.pool;
+        let mut splitter = LineSplitter::new(self.chunk_size, self.max_line_size, pool.clone());
+        let stopped = std::cell::Cell::new(false);
+        let seq = &mut self.seq;
+        let send = &mut *self.send;
+        let mut emit = |l: lines::Lines| {
+            if stopped.get() {
+                return;
+            }
+            let chunk = Chunk {
+                seq: *seq,
+                file: file.clone(),
+                first_line: l.first_line,
+                data: l.data,
+                rejects: l.rejects,
+                pool: Some(pool.clone()),
+            };
+            *seq += 1;
+            stopped.set(!send(chunk));
+        };
+        loop {
+            let n = match reader.read(&mut self.block) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            splitter.push(&self.block[..n], &mut emit);
+            if stopped.get() {
+                return Ok(false);
+            }
+        }
+        splitter.finish(&mut emit);
+        Ok(!stopped.get())
+    }
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Counts bytes taken from the raw file.
+struct Counting<'a, R> {
+    inner: R,
+    count: &'a AtomicU64,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }

@@ -4,11 +4,14 @@
 //! Records are routed by type; failures become rejects with a reason; blank lines are counted.
 //! At level `structure` a resource that passed is also validated against the R4 model on the
 //! same tape (no second parse); one with errors becomes a reject carrying its OperationOutcome.
+//! With a [`Transformer`] attached (`[transform]`), a resource that passed goes to it, still on
+//! the same tape, and the transformer decides what the batch gets.
 
-use crate::batch::{Batch, Chunk, Record, Reject};
+use crate::batch::{Batch, Chunk, FilterReason, Filtered, Record, Reject};
 use crate::config::ValidateLevel;
 use crate::fhir::validate::{OperationOutcome, Severity, Validator};
 use crate::fhir::{is_valid_id, parse_instant_micros, resource_type_index, TypeIdx};
+use crate::stage::transform::{Checked, Transformer};
 use simd_json::prelude::*;
 use simd_json::tape::Value;
 use simd_json::{Buffers, Tape};
@@ -17,6 +20,7 @@ use simd_json::{Buffers, Tape};
 pub struct Checker {
     keep: Option<Vec<bool>>,
     validator: Option<Validator>,
+    transform: Option<Transformer>,
     scratch: Vec<u8>,
     buffers: Buffers,
     tape: Option<Tape<'static>>,
@@ -49,7 +53,8 @@ fn shown(s: &str) -> String {
     }
 }
 
-enum Outcome {
+/// What the checks made of one resource.
+pub(crate) enum Outcome {
     Ok {
         type_idx: TypeIdx,
         id: std::ops::Range<usize>,
@@ -73,6 +78,7 @@ impl Checker {
         Checker {
             keep,
             validator: None,
+            transform: None,
             scratch: Vec::new(),
             buffers: Buffers::new(64 * 1024),
             tape: Some(Tape::null().reset()),
@@ -88,9 +94,19 @@ impl Checker {
         self
     }
 
+    /// Runs the `[transform]` stage on every resource that passed the checks.
+    pub fn with_transform(mut self, t: Option<Transformer>) -> Self {
+        self.transform = t;
+        self
+    }
+
     /// Parses and checks every line of a chunk.
     pub fn check(&mut self, chunk: Chunk) -> Batch {
         let input_bytes = chunk.data.len() as u64;
+        if let Some(t) = self.transform.as_mut() {
+            t.begin(chunk.seq);
+        }
+        let lines = chunk.rejects.len() as u64;
         let mut batch = Batch {
             seq: chunk.seq,
             file: chunk.file,
@@ -99,11 +115,13 @@ impl Checker {
             records: Vec::new(),
             rejects: chunk.rejects,
             filtered: Vec::new(),
+            bundles_consumed: 0,
+            lines,
             blank_lines: 0,
             input_bytes,
             pool: chunk.pool,
         };
-        let data = chunk.data;
+        let mut data = chunk.data;
         let mut line_no = chunk.first_line;
         let mut start = 0usize;
         while start < data.len() {
@@ -118,39 +136,62 @@ impl Checker {
             if line.iter().all(|b| b.is_ascii_whitespace()) {
                 batch.blank_lines += 1;
             } else {
-                match self.check_line(line, &mut batch.strings) {
-                    Outcome::Ok {
+                batch.lines += 1;
+                match self.check_line(&data, start..line_end, line_no, &mut batch) {
+                    None => {}
+                    Some(Outcome::Ok {
                         type_idx,
                         id,
                         version_id,
                         last_updated,
-                    } => batch.records.push(Record {
+                    }) => batch.records.push(Record {
                         type_idx,
                         line: line_no,
                         json: start..line_end,
                         id,
                         version_id,
                         last_updated,
+                        entry: None,
                     }),
-                    Outcome::Filtered(t) => batch.filtered.push(t),
-                    Outcome::Reject(reason, type_idx, outcome) => batch.rejects.push(Reject {
-                        outcome,
-                        line: line_no,
-                        text: line.to_vec(),
-                        reason,
-                        type_idx,
+                    Some(Outcome::Filtered(t)) => batch.filtered.push(Filtered {
+                        type_idx: t,
+                        reason: FilterReason::Type,
+                        from_entry: false,
                     }),
+                    Some(Outcome::Reject(reason, type_idx, outcome)) => {
+                        batch.rejects.push(Reject {
+                            outcome,
+                            line: line_no,
+                            text: line.to_vec(),
+                            reason,
+                            type_idx,
+                            entry: None,
+                        })
+                    }
                 }
             }
             line_no += 1;
             start = end + 1;
         }
         batch.rejects.sort_by_key(|r| r.line);
+        if let Some(t) = self.transform.as_mut() {
+            t.finish(&mut batch, &mut data);
+        }
         batch.data = data;
         batch
     }
 
-    fn check_line(&mut self, line: &[u8], strings: &mut String) -> Outcome {
+    /// Checks the line at `span` of `data`; `None` when the transform stage took the result
+    /// into `batch` itself.
+    fn check_line(
+        &mut self,
+        data: &[u8],
+        span: std::ops::Range<usize>,
+        line_no: u64,
+        batch: &mut Batch,
+    ) -> Option<Outcome> {
+        let line = &data[span.clone()];
+        let strings = &mut batch.strings;
         self.scratch.clear();
         self.scratch.extend_from_slice(line);
         self.scratch
@@ -170,7 +211,7 @@ impl Checker {
                     Err(u) => format!("invalid UTF-8 at byte {}", u.valid_up_to()),
                     Ok(_) => format!("invalid JSON: {e}"),
                 };
-                Outcome::Reject(reason, None, None)
+                Some(Outcome::Reject(reason, None, None))
             }
             Ok(()) => {
                 let mark = strings.len();
@@ -184,7 +225,27 @@ impl Checker {
                         outcome = structure_reject(v, type_idx);
                     }
                 }
-                outcome
+                match (outcome, self.transform.as_mut()) {
+                    (
+                        Outcome::Ok {
+                            type_idx,
+                            id,
+                            version_id,
+                            last_updated,
+                        },
+                        Some(t),
+                    ) => {
+                        let checked = Checked {
+                            type_idx,
+                            id,
+                            version_id,
+                            last_updated,
+                        };
+                        t.line(data, span, tape.as_value(), checked, line_no, batch);
+                        None
+                    }
+                    (o, _) => Some(o),
+                }
             }
         };
         self.tape = Some(tape.reset());
@@ -208,7 +269,8 @@ fn structure_reject(v: &Validator, type_idx: TypeIdx) -> Outcome {
     )
 }
 
-fn examine(v: Value<'_, '_>, keep: Option<&[bool]>, strings: &mut String) -> Outcome {
+/// The basic checks of one resource value (a line, or a Bundle entry's resource).
+pub(crate) fn examine(v: Value<'_, '_>, keep: Option<&[bool]>, strings: &mut String) -> Outcome {
     if !v.is_object() {
         return Outcome::Reject(
             format!(
@@ -309,22 +371,10 @@ fn examine(v: Value<'_, '_>, keep: Option<&[bool]>, strings: &mut String) -> Out
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::SourceFile;
-    use std::sync::Arc;
 
     fn run(text: &[u8], types: Option<&[TypeIdx]>) -> Batch {
         let mut c = Checker::new(types);
-        c.check(Chunk {
-            pool: None,
-            seq: 0,
-            file: Arc::new(SourceFile {
-                index: 0,
-                name: "t.ndjson".into(),
-            }),
-            first_line: 10,
-            data: text.to_vec(),
-            rejects: Vec::new(),
-        })
+        c.check(Chunk::for_test(text.to_vec(), 10))
     }
 
     fn reasons(b: &Batch) -> Vec<(u64, String)> {
@@ -428,7 +478,14 @@ mod tests {
             Some(&keep),
         );
         assert_eq!(b.records.len(), 1);
-        assert_eq!(b.filtered, vec![obs]);
+        assert_eq!(
+            b.filtered,
+            vec![Filtered {
+                type_idx: obs,
+                reason: FilterReason::Type,
+                from_entry: false
+            }]
+        );
     }
 
     #[test]

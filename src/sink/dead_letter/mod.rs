@@ -1,7 +1,9 @@
 //! The dead-letter output: one NDJSON line per rejected input line, in input order, with the
 //! source file, the line number, the reason, the resource type when known, and the original
 //! text (`text`, or `text_base64` when the line is not valid UTF-8), and for lines that failed
-//! `structure` validation their OperationOutcome (`outcome`).
+//! `structure` validation their OperationOutcome (`outcome`). A rejected Bundle entry
+//! (`[transform] unbundle`) has the Bundle's file and line and its index as `entry`, and its
+//! text is the entry's.
 //! Files: `<path>/dead-letter.NNNNN.ndjson`, committed like every other sink.
 
 mod config;
@@ -14,6 +16,7 @@ use crate::batch::{Batch, Reject};
 use crate::config::DeadLetterPlan;
 use crate::fhir::resource_type_name;
 use crate::fhir::validate::OperationOutcome;
+use crate::storage::StorageConfig;
 use base64::Engine as _;
 use serde::Serialize;
 use std::path::Path;
@@ -23,6 +26,8 @@ use std::path::Path;
 struct Entry<'a> {
     file: &'a str,
     line: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entry: Option<u32>,
     reason: &'a str,
     #[serde(rename = "resourceType", skip_serializing_if = "Option::is_none")]
     resource_type: Option<&'a str>,
@@ -47,6 +52,7 @@ pub fn write_entry(out: &mut Vec<u8>, file: &str, r: &Reject) -> Result<(), serd
     let entry = Entry {
         file,
         line: r.line,
+        entry: r.entry,
         reason: &r.reason,
         resource_type: r.type_idx.map(resource_type_name),
         text,
@@ -66,9 +72,13 @@ pub struct DeadLetterSink {
 
 impl DeadLetterSink {
     /// Creates the staging folder.
-    pub fn create(plan: &DeadLetterPlan, run_id: &str) -> Result<Self, SinkError> {
+    pub fn create(
+        plan: &DeadLetterPlan,
+        run_id: &str,
+        storage: &StorageConfig,
+    ) -> Result<Self, SinkError> {
         Ok(DeadLetterSink {
-            staging: Staging::create(&plan.path, run_id)?,
+            staging: Staging::create(&plan.path, run_id, storage)?,
             writer: RollingWriter::new("dead-letter", plan.target_file_size, false),
             stats: SinkStats::new(),
             line: Vec::new(),

@@ -10,6 +10,7 @@ use super::{RollingWriter, Sink, SinkError, SinkStats, Staging};
 use crate::batch::Batch;
 use crate::config::NdjsonPlan;
 use crate::fhir::{resource_type_index, resource_type_name, RESOURCE_TYPES};
+use crate::storage::StorageConfig;
 use std::path::Path;
 
 /// Writes records as NDJSON.
@@ -22,9 +23,13 @@ pub struct NdjsonSink {
 
 impl NdjsonSink {
     /// Creates the sink's staging folder.
-    pub fn create(plan: &NdjsonPlan, run_id: &str) -> Result<Self, SinkError> {
+    pub fn create(
+        plan: &NdjsonPlan,
+        run_id: &str,
+        storage: &StorageConfig,
+    ) -> Result<Self, SinkError> {
         Ok(NdjsonSink {
-            staging: Staging::create(&plan.path, run_id)?,
+            staging: Staging::create(&plan.path, run_id, storage)?,
             plan: plan.clone(),
             writers: (0..RESOURCE_TYPES.len()).map(|_| None).collect(),
             stats: SinkStats::new(),

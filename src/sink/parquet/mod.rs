@@ -10,18 +10,18 @@ pub mod encoder;
 
 pub use config::ParquetSinkConfig;
 
+use super::staging::OutFile;
 use super::{Sink, SinkError, SinkStats, Staging};
 use crate::batch::Batch;
 use crate::config::{Compression, ParquetPlan};
 use crate::fhir::{resource_type_index, resource_type_name, TypeIdx, RESOURCE_TYPES};
+use crate::storage::StorageConfig;
 use encoder::{BatchEncoder, RawEncoder};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as PqCompression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 /// Rows are handed from the builders to the writer at this size.
@@ -30,7 +30,7 @@ const ENCODE_BATCH_BYTES: usize = 1 << 20;
 const MEMORY_BUDGET: usize = 64 << 20;
 
 struct Open {
-    writer: ArrowWriter<BufWriter<File>>,
+    writer: ArrowWriter<OutFile>,
     path: PathBuf,
     rel: String,
 }
@@ -67,7 +67,11 @@ fn encode_err(path: &Path) -> impl FnOnce(parquet::errors::ParquetError) -> Sink
 
 impl ParquetSink {
     /// Creates the staging folder and the writer properties.
-    pub fn create(plan: &ParquetPlan, run_id: &str) -> Result<Self, SinkError> {
+    pub fn create(
+        plan: &ParquetPlan,
+        run_id: &str,
+        storage: &StorageConfig,
+    ) -> Result<Self, SinkError> {
         let compression = match plan.compression {
             Compression::Zstd(l) => PqCompression::ZSTD(ZstdLevel::try_new(l).unwrap_or_default()),
             Compression::Snappy => PqCompression::SNAPPY,
@@ -85,7 +89,7 @@ impl ParquetSink {
             .set_statistics_truncate_length(Some(64))
             .build();
         Ok(ParquetSink {
-            staging: Staging::create(&plan.path, run_id)?,
+            staging: Staging::create(&plan.path, run_id, storage)?,
             plan: plan.clone(),
             props,
             types: (0..RESOURCE_TYPES.len()).map(|_| None).collect(),
@@ -109,8 +113,8 @@ impl ParquetSink {
             if tw.open.is_none() {
                 let name = resource_type_name(tw.type_idx);
                 let rel = format!("{name}/part-{:05}.parquet", tw.seq);
-                let path = self.staging.path(&rel)?;
-                let f = File::create(&path).map_err(SinkError::io(&path))?;
+                let f = self.staging.create_file(&rel, 1 << 20)?;
+                let path = f.path();
                 let props = props
                     .into_builder()
                     .set_key_value_metadata(Some(vec![
@@ -118,12 +122,8 @@ impl ParquetSink {
                         KeyValue::new("fhirpipe.layout".into(), tw.encoder.layout().to_string()),
                     ]))
                     .build();
-                let writer = ArrowWriter::try_new(
-                    BufWriter::with_capacity(1 << 20, f),
-                    tw.encoder.schema(),
-                    Some(props),
-                )
-                .map_err(encode_err(&path))?;
+                let writer = ArrowWriter::try_new(f, tw.encoder.schema(), Some(props))
+                    .map_err(encode_err(&path))?;
                 tw.open = Some(Open { writer, path, rel });
             }
             let open = tw.open.as_mut().expect("opened above");
@@ -150,12 +150,7 @@ impl ParquetSink {
         if let Some(open) = tw.open.take() {
             let Open { writer, path, rel } = open;
             let w = writer.into_inner().map_err(encode_err(&path))?;
-            let f = w.into_inner().map_err(|e| SinkError::Io {
-                path: path.clone(),
-                source: e.into_error(),
-            })?;
-            f.sync_all().map_err(SinkError::io(&path))?;
-            stats.bytes += f.metadata().map_err(SinkError::io(&path))?.len();
+            stats.bytes += w.close()?;
             stats.files.push(rel);
             tw.seq += 1;
         }

@@ -6,13 +6,11 @@ mod config;
 
 pub use config::LocalSourceConfig;
 
-use super::lines::LineSplitter;
 use super::SourceError;
 use crate::batch::{BufPool, Chunk, SourceFile};
 use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 /// One listed input file.
@@ -142,85 +140,26 @@ impl LocalSource {
         pool: &BufPool,
         send: &mut dyn FnMut(Chunk) -> bool,
     ) -> Result<(), SourceError> {
-        let mut seq = 0u64;
-        let mut block = vec![0u8; 1 << 20];
+        let mut out = super::ChunkOut::new(chunk_size, max_line_size, pool, send);
+        self.stream_into(&mut out, bytes_read)
+    }
+
+    /// Streams every file into `out`, in listing order.
+    pub(crate) fn stream_into(
+        &self,
+        out: &mut super::ChunkOut,
+        bytes_read: &AtomicU64,
+    ) -> Result<(), SourceError> {
         for f in &self.files {
             let io = |e| SourceError::Io {
                 path: f.path.clone(),
                 source: e,
             };
-            let mut raw = File::open(&f.path).map_err(io)?;
-            let mut magic = [0u8; 2];
-            let n = read_full(&mut raw, &mut magic).map_err(io)?;
-            let counted = Counting {
-                inner: std::io::Cursor::new(magic[..n].to_vec()).chain(raw),
-                count: bytes_read,
-            };
-            let mut reader: Box<dyn Read> = if n == 2 && magic == [0x1f, 0x8b] {
-                Box::new(flate2::read::MultiGzDecoder::new(counted))
-            } else {
-                Box::new(counted)
-            };
-            let mut splitter = LineSplitter::new(chunk_size, max_line_size, pool.clone());
-            let stopped = std::cell::Cell::new(false);
-            let mut emit = |l: super::lines::Lines| {
-                if stopped.get() {
-                    return;
-                }
-                let chunk = Chunk {
-                    seq,
-                    file: f.file.clone(),
-                    first_line: l.first_line,
-                    data: l.data,
-                    rejects: l.rejects,
-                    pool: Some(pool.clone()),
-                };
-                seq += 1;
-                stopped.set(!send(chunk));
-            };
-            loop {
-                let n = match reader.read(&mut block) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(io(e)),
-                };
-                splitter.push(&block[..n], &mut emit);
-                if stopped.get() {
-                    return Ok(());
-                }
-            }
-            splitter.finish(&mut emit);
-            if stopped.get() {
+            let raw = File::open(&f.path).map_err(io)?;
+            if !out.file(&f.file, raw, bytes_read).map_err(io)? {
                 return Ok(());
             }
         }
         Ok(())
-    }
-}
-
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
-struct Counting<'a, R> {
-    inner: R,
-    count: &'a AtomicU64,
-}
-
-impl<R: Read> Read for Counting<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
     }
 }
