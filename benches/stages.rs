@@ -1,17 +1,20 @@
-//! Micro-benchmarks of the hot stages: line splitting, parse + basic checks, the transform
-//! stage (a FHIRPath `where` filter; lossless edits of every resource), Parquet encoding.
-//! Input: Observation-like NDJSON lines built here (about 16 MB), so the benchmark needs no
-//! external data. Run with `cargo bench --bench stages`.
+//! Micro-benchmarks of the hot stages: line splitting, parse + basic checks, parse + structure
+//! validation, the transform stage (a FHIRPath `where` filter; lossless edits of every
+//! resource), Parquet encoding. Input: Observation-like NDJSON lines built here (about 16 MB),
+//! so the benchmark needs no external data; when `../shared/data/synthea-150` (or
+//! `$FHIRPIPE_SHARED/data/synthea-150`) exists, the checks are also measured on a slice of it
+//! that keeps its mix of resource types. Run with `cargo bench --bench stages [-- FILTER]`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use fhirpipe::batch::{BufPool, Chunk, SourceFile};
-use fhirpipe::config::{Compression, ParquetPlan};
+use fhirpipe::config::{Compression, ParquetPlan, ValidateLevel};
 use fhirpipe::sink::parquet::ParquetSink;
 use fhirpipe::sink::Sink;
 use fhirpipe::source::LineSplitter;
 use fhirpipe::stage::transform::{Mode, Transformer};
 use fhirpipe::stage::Checker;
 use std::hint::black_box;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 fn ndjson(bytes: usize) -> Vec<u8> {
@@ -32,6 +35,33 @@ fn ndjson(bytes: usize) -> Vec<u8> {
         i += 1;
     }
     out
+}
+
+/// Every `step`-th line of every synthea-150 file (about 15 MB with step 4: all 16 resource
+/// types in their proportions), or `None` when the shared data is not there.
+fn synthea_slice(step: usize) -> Option<Vec<u8>> {
+    let shared = std::env::var_os("FHIRPIPE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    let dir = shared.join("data/synthea-150");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read(&f).ok()?;
+        for line in text.split(|&b| b == b'\n').step_by(step) {
+            if !line.is_empty() {
+                out.extend_from_slice(line);
+                out.push(b'\n');
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 fn chunk(data: &[u8]) -> Chunk {
@@ -67,14 +97,19 @@ fn benches(c: &mut Criterion) {
         })
     });
 
-    let mut checker = Checker::new(None);
-    g.bench_function("parse_and_check", |b| {
-        b.iter_batched(
-            || chunk(&data),
-            |c| black_box(checker.check(c).records.len()),
-            criterion::BatchSize::LargeInput,
-        )
-    });
+    for (name, level) in [
+        ("parse_and_check", ValidateLevel::Basic),
+        ("parse_and_check_structure", ValidateLevel::Structure),
+    ] {
+        let mut checker = Checker::new(None).with_level(level);
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || chunk(&data),
+                |c| black_box(checker.check(c).records.len()),
+                criterion::BatchSize::LargeInput,
+            )
+        });
+    }
 
     // The transform stage on the workers' path: checks + a `where` filter evaluated on the
     // tape; checks + edits that rewrite every resource (remove an element, set meta.source,
@@ -125,6 +160,30 @@ fn benches(c: &mut Criterion) {
             black_box(stats.bytes)
         })
     });
+    g.finish();
+
+    let Some(synthea) = synthea_slice(4) else {
+        eprintln!("synthea benchmarks skipped: ../shared/data/synthea-150 not found");
+        return;
+    };
+    let mut g = c.benchmark_group("synthea");
+    g.throughput(Throughput::Bytes(synthea.len() as u64));
+    g.sample_size(20);
+    for (name, level) in [
+        ("parse_and_check", ValidateLevel::Basic),
+        ("parse_and_check_structure", ValidateLevel::Structure),
+    ] {
+        let mut checker = Checker::new(None).with_level(level);
+        let rejects = checker.check(chunk(&synthea)).rejects.len();
+        assert_eq!(rejects, 0, "synthea-150 is valid at level {name}");
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || chunk(&synthea),
+                |c| black_box(checker.check(c).records.len()),
+                criterion::BatchSize::LargeInput,
+            )
+        });
+    }
     g.finish();
 }
 

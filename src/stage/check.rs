@@ -219,7 +219,7 @@ impl Checker {
                 if let (Outcome::Ok { type_idx, .. }, Some(v)) = (&outcome, self.validator.as_mut())
                 {
                     let type_idx = *type_idx;
-                    v.validate(tape.as_value());
+                    v.validate_checked(tape.as_value(), type_idx);
                     if v.has_errors() {
                         strings.truncate(mark);
                         outcome = structure_reject(v, type_idx);

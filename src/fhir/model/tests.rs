@@ -84,6 +84,43 @@ fn choices_content_references_backbones_and_bindings() {
     );
 }
 
+/// The hashed element index finds every element of every type by its name and nothing else;
+/// the precomputed primitive and required masks agree with the tables they summarize.
+#[test]
+fn element_index_and_masks_agree_with_the_element_tables() {
+    let m = Model::r4();
+    let mut probes = 0;
+    for t in &m.types {
+        for e in &t.elements {
+            let found = t.element(&e.name).expect("every element is found");
+            assert!(std::ptr::eq(found, e), "{}.{}", t.name, e.name);
+            let expected = match e.ty {
+                ElemType::Type(et) => match m.get(et).kind {
+                    Kind::Primitive(p) => Some(p),
+                    _ => None,
+                },
+                ElemType::Resource => None,
+            };
+            assert_eq!(e.primitive, expected, "{}.{}", t.name, e.name);
+            for wrong in [
+                format!("{}x", e.name),
+                format!("_{}", e.name),
+                e.name[1..].into(),
+            ] {
+                if t.elements.iter().all(|o| o.name != wrong) {
+                    assert!(t.element(&wrong).is_none(), "{}.{wrong}", t.name);
+                    probes += 1;
+                }
+            }
+        }
+        assert_eq!(t.required_mask.count_ones() as usize, t.required.len());
+        let required_groups = t.choices.iter().filter(|c| c.min > 0).count();
+        assert_eq!(t.required_choices.count_ones() as usize, required_groups);
+        assert!(t.element("").is_none());
+    }
+    assert!(probes > 20_000, "{probes}");
+}
+
 #[test]
 fn parse_errors_name_the_line() {
     let e = Model::parse("nope\n").unwrap_err();

@@ -3,15 +3,18 @@
 //! `_name` primitive extensions aligned with their values, empty strings/objects/arrays,
 //! contained and nested resources (recursively), reference format and required-binding codes.
 //!
-//! It walks a borrowed simd-json tape value; the only state is a reusable path buffer and the
-//! issue list, so a valid resource costs no allocation. Each problem is an [`Issue`] shaped like
-//! an OperationOutcome issue, with a FHIRPath-style expression such as `Patient.name[0].given[1]`.
+//! It walks a borrowed simd-json tape value; the only state is a reusable stack of path steps
+//! (names from the model and array indexes, not text) and the issue list, so a valid resource
+//! costs no allocation and no string building. Each problem is an [`Issue`] shaped like an
+//! OperationOutcome issue, with a FHIRPath-style expression such as `Patient.name[0].given[1]`,
+//! written out from the steps only when the issue is reported.
 
 mod primitive;
 
 pub use primitive::{check_integer, check_string};
 
 use crate::fhir::model::{ElemType, Element, Kind, Model, Primitive, TypeDef, TypeId, MANY};
+use crate::fhir::{TypeIdx, RESOURCE_TYPES};
 use serde::Serialize;
 use simd_json::prelude::*;
 use simd_json::tape::{Object, Value};
@@ -107,11 +110,25 @@ impl OperationOutcome {
 /// thousands); the last issue says so.
 const MAX_ISSUES: usize = 100;
 
+/// One step of the expression of the value being validated.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    /// `Patient` (the root) or `.name`.
+    Name(&'static str),
+    /// `._name`: the id and extensions of a primitive.
+    Ext(&'static str),
+    /// `[i]`
+    Index(usize),
+}
+
 /// Validates resources; keep one per worker thread and reuse it.
 pub struct Validator {
     model: &'static Model,
     reference: Option<TypeId>,
-    path: String,
+    extension: Option<TypeId>,
+    /// The model type of each R4 resource type, by [`TypeIdx`].
+    resource_types: Vec<Option<TypeId>>,
+    path: Vec<Step>,
     issues: Vec<Issue>,
 }
 
@@ -139,7 +156,9 @@ impl Validator {
         Validator {
             model,
             reference: model.type_id("Reference"),
-            path: String::with_capacity(256),
+            extension: model.type_id("Extension"),
+            resource_types: RESOURCE_TYPES.iter().map(|n| model.type_id(n)).collect(),
+            path: Vec::with_capacity(32),
             issues: Vec::new(),
         }
     }
@@ -150,6 +169,32 @@ impl Validator {
         self.issues.clear();
         self.path.clear();
         self.resource(resource, true);
+        &self.issues
+    }
+
+    /// Validates a resource that passed the basic checks of `stage::check`: an object whose
+    /// `resourceType` is the R4 type `type_idx` and whose `id`, when present, is a valid id.
+    /// Neither is looked up or checked again; the issues are those of
+    /// [`validate`](Self::validate).
+    pub fn validate_checked<'a>(
+        &'a mut self,
+        resource: Value<'_, '_>,
+        type_idx: TypeIdx,
+    ) -> &'a [Issue] {
+        self.issues.clear();
+        self.path.clear();
+        let t = self
+            .resource_types
+            .get(type_idx as usize)
+            .copied()
+            .flatten();
+        match (resource.as_object(), t) {
+            (Some(obj), Some(t)) => {
+                self.path.push(Step::Name(&self.model.get(t).name));
+                self.object(obj, t, Within::CheckedRoot);
+            }
+            _ => self.resource(resource, true),
+        }
         &self.issues
     }
 
@@ -179,12 +224,52 @@ impl Validator {
         } else {
             (code, diagnostics)
         };
+        let mut expression = self.expression();
+        expression.push_str(suffix);
         self.issues.push(Issue {
             severity: Severity::Error,
             code,
-            expression: format!("{}{suffix}", self.path),
+            expression,
             diagnostics,
         });
+    }
+
+    /// The current path as text: `Patient.name[0]._given[1]`.
+    fn expression(&self) -> String {
+        let mut s = String::with_capacity(64);
+        for (i, step) in self.path.as_slice().iter().enumerate() {
+            match step {
+                Step::Name(n) => {
+                    if i > 0 {
+                        s.push('.');
+                    }
+                    s.push_str(n);
+                }
+                Step::Ext(n) => {
+                    s.push_str("._");
+                    s.push_str(n);
+                }
+                Step::Index(n) => {
+                    s.push('[');
+                    s.push_str(itoa::Buffer::new().format(*n));
+                    s.push(']');
+                }
+            }
+        }
+        s
+    }
+
+    /// The name of the innermost element on the path.
+    fn last_name(&self) -> &'static str {
+        self.path
+            .as_slice()
+            .iter()
+            .rev()
+            .find_map(|s| match s {
+                Step::Name(n) | Step::Ext(n) => Some(*n),
+                Step::Index(_) => None,
+            })
+            .unwrap_or("")
     }
 
     /// A resource at the current path (the root when `root`).
@@ -214,15 +299,14 @@ impl Validator {
             return;
         };
         if root {
-            self.path.push_str(&model.get(t).name);
+            self.path.push(Step::Name(&model.get(t).name));
         }
-        self.object(obj, t, true);
+        self.object(obj, t, Within::Resource);
     }
 
     /// The properties of an object of complex, backbone or resource type `t`.
-    fn object(&mut self, obj: Object<'_, '_>, t: TypeId, is_resource: bool) {
-        let model = self.model;
-        let def = model.get(t);
+    fn object(&mut self, obj: Object<'_, '_>, t: TypeId, within: Within) {
+        let def: &'static TypeDef = self.model.get(t);
         if obj.is_empty() {
             self.issue(
                 IssueCode::Value,
@@ -230,6 +314,7 @@ impl Validator {
             );
             return;
         }
+        let is_resource = within != Within::Value;
         let mut seen_groups: u64 = 0;
         let mut seen_required: u64 = 0;
         for (key, val) in obj.iter() {
@@ -244,20 +329,12 @@ impl Validator {
                 self.unknown(key);
                 continue;
             };
-            let primitive = match el.ty {
-                ElemType::Type(et) => match model.get(et).kind {
-                    Kind::Primitive(p) => Some(p),
-                    _ => None,
-                },
-                ElemType::Resource => None,
-            };
-            if ext && primitive.is_none() {
+            if ext && el.primitive.is_none() {
                 self.unknown(key);
                 continue;
             }
-            let counts = !ext || obj.get(name).is_none();
             if let Some(g) = el.choice {
-                if counts {
+                if !ext || obj.get(name).is_none() {
                     if seen_groups & (1 << g) != 0 {
                         let group = &def.choices[g as usize].name;
                         self.issue_at(
@@ -272,22 +349,28 @@ impl Validator {
             if let Some(bit) = el.required_bit {
                 seen_required |= 1 << bit;
             }
-            let len = self.path.len();
-            self.path.push('.');
-            self.path.push_str(key);
             if ext {
+                self.path.push(Step::Ext(&el.name));
                 self.primitive_extension(val, el, obj.get(name));
+            } else if within == Within::CheckedRoot && el.name == "id" {
+                // Checked by the basic checks already.
+                continue;
             } else {
-                let exts = if primitive.is_some() && el.max > 1 {
+                self.path.push(Step::Name(&el.name));
+                let exts = if el.primitive.is_some() && el.max > 1 {
                     extension_array_len(&obj, name)
                 } else {
                     None
                 };
-                self.element(val, el, primitive, exts, t);
+                self.element(val, el, exts, t);
             }
-            self.path.truncate(len);
+            self.path.pop();
         }
-        self.missing(def, seen_groups, seen_required);
+        if seen_required != def.required_mask
+            || seen_groups & def.required_choices != def.required_choices
+        {
+            self.missing(def, seen_groups, seen_required);
+        }
     }
 
     fn unknown(&mut self, key: &str) {
@@ -328,11 +411,11 @@ impl Validator {
     fn element(
         &mut self,
         val: Value<'_, '_>,
-        el: &Element,
-        primitive: Option<Primitive>,
+        el: &'static Element,
         exts: Option<usize>,
         owner: TypeId,
     ) {
+        let primitive = el.primitive;
         if el.max > 1 {
             let Some(arr) = val.as_array() else {
                 self.issue(
@@ -369,21 +452,20 @@ impl Validator {
                         IssueCode::Structure,
                         format!(
                             "_{} has {n} entries but the array has {}",
-                            last_name(&self.path),
+                            self.last_name(),
                             arr.len()
                         ),
                     );
                 }
             }
-            let len = self.path.len();
             for (i, item) in arr.iter().enumerate() {
-                push_index(&mut self.path, i);
                 if item.is_null() && primitive.is_some() && exts.is_some() {
                     // A null aligned with an extension in `_name`; checked from that side.
-                } else {
-                    self.item(item, el, primitive, owner);
+                    continue;
                 }
-                self.path.truncate(len);
+                self.path.push(Step::Index(i));
+                self.item(item, el, owner);
+                self.path.pop();
             }
         } else if val.is_array() {
             self.issue(
@@ -391,21 +473,15 @@ impl Validator {
                 "expected a single value, found an array (the element does not repeat)".into(),
             );
         } else {
-            self.item(val, el, primitive, owner);
+            self.item(val, el, owner);
         }
     }
 
     /// One value (not an array) of element `el`.
-    fn item(
-        &mut self,
-        val: Value<'_, '_>,
-        el: &Element,
-        primitive: Option<Primitive>,
-        owner: TypeId,
-    ) {
+    fn item(&mut self, val: Value<'_, '_>, el: &'static Element, owner: TypeId) {
         match el.ty {
             ElemType::Resource => self.resource(val, false),
-            ElemType::Type(t) => match primitive {
+            ElemType::Type(t) => match el.primitive {
                 Some(p) => {
                     self.primitive(val, p, el);
                     if Some(owner) == self.reference && el.name == "reference" {
@@ -415,7 +491,7 @@ impl Validator {
                     }
                 }
                 None => match val.as_object() {
-                    Some(o) => self.object(o, t, false),
+                    Some(o) => self.object(o, t, Within::Value),
                     None => self.issue(
                         IssueCode::Structure,
                         format!("expected an object, found {}", kind(val)),
@@ -506,7 +582,6 @@ impl Validator {
         let check_one = |this: &mut Self, v: Value<'_, '_>| match v.as_object() {
             Some(o) if !o.is_empty() => {
                 for (k, x) in o.iter() {
-                    let len = this.path.len();
                     match k {
                         "id" => {
                             if x.as_str().is_none_or(|s| s.is_empty()) {
@@ -518,9 +593,7 @@ impl Validator {
                             }
                         }
                         "extension" => {
-                            if let (Some(a), Some(ext_t)) =
-                                (x.as_array(), this.model.type_id("Extension"))
-                            {
+                            if let (Some(a), Some(ext_t)) = (x.as_array(), this.extension) {
                                 if a.is_empty() {
                                     this.issue_at(
                                         IssueCode::Value,
@@ -528,18 +601,19 @@ impl Validator {
                                         ".extension",
                                     );
                                 }
+                                this.path.push(Step::Name("extension"));
                                 for (i, e) in a.iter().enumerate() {
-                                    this.path.push_str(".extension");
-                                    push_index(&mut this.path, i);
+                                    this.path.push(Step::Index(i));
                                     match e.as_object() {
-                                        Some(eo) => this.object(eo, ext_t, false),
+                                        Some(eo) => this.object(eo, ext_t, Within::Value),
                                         None => this.issue(
                                             IssueCode::Structure,
                                             format!("expected an object, found {}", kind(e)),
                                         ),
                                     }
-                                    this.path.truncate(len);
+                                    this.path.pop();
                                 }
+                                this.path.pop();
                             } else {
                                 this.issue_at(
                                     IssueCode::Structure,
@@ -573,9 +647,8 @@ impl Validator {
                 return;
             };
             let vals = values.and_then(|v| v.as_array());
-            let len = self.path.len();
             for (i, item) in arr.iter().enumerate() {
-                push_index(&mut self.path, i);
+                self.path.push(Step::Index(i));
                 let value_null = vals.and_then(|a| a.get(i)).is_none_or(|v| v.is_null());
                 if item.is_null() {
                     if value_null {
@@ -584,7 +657,7 @@ impl Validator {
                 } else {
                     check_one(self, item);
                 }
-                self.path.truncate(len);
+                self.path.pop();
             }
         } else {
             check_one(self, val);
@@ -594,6 +667,13 @@ impl Validator {
     /// `Reference.reference`: `#local`, an absolute URL/URN, or `Type/id[/_history/vid]`
     /// (or a conditional `Type?query`).
     fn reference_format(&mut self, s: &str) {
+        // The common case first, in one scan: `Type/id`.
+        if let Some(slash) = memchr::memchr(b'/', s.as_bytes()) {
+            let (t, id) = (&s[..slash], &s[slash + 1..]);
+            if crate::fhir::is_valid_id(id) && crate::fhir::resource_type_index(t).is_some() {
+                return;
+            }
+        }
         if s.starts_with('#') || s.starts_with("urn:") || s.contains("://") {
             return;
         }
@@ -623,11 +703,15 @@ impl Validator {
     }
 }
 
-/// Appends `[i]` to an expression.
-fn push_index(path: &mut String, i: usize) {
-    path.push('[');
-    path.push_str(itoa::Buffer::new().format(i));
-    path.push(']');
+/// Where an object is: what `object` must treat specially.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Within {
+    /// A value of a complex or backbone element.
+    Value,
+    /// A resource (`resourceType` is its type, not an element).
+    Resource,
+    /// A root resource that passed the basic checks: its `id` is valid already.
+    CheckedRoot,
 }
 
 /// The length of the `_name` array beside `name`, without building the key.
@@ -636,10 +720,6 @@ fn extension_array_len(obj: &Object<'_, '_>, name: &str) -> Option<usize> {
         .find(|(k, _)| k.strip_prefix('_') == Some(name))
         .and_then(|(_, v)| v.as_array())
         .map(|a| a.len())
-}
-
-fn last_name(path: &str) -> &str {
-    path.rsplit('.').next().unwrap_or(path)
 }
 
 fn shown(s: &str) -> String {

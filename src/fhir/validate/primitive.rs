@@ -128,8 +128,17 @@ fn base64(s: &[u8]) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Whether `b` may contain ASCII whitespace: any byte ≤ b' ' (no early exit, so it vectorizes;
+/// the exact test runs only when this says yes).
+fn maybe_whitespace(b: &[u8]) -> bool {
+    b.iter().fold(false, |any, &c| any | (c <= b' '))
+}
+
 fn code(s: &str) -> Result<(), &'static str> {
     let b = s.as_bytes();
+    if !maybe_whitespace(b) {
+        return Ok(());
+    }
     let ws = |c: &u8| c.is_ascii_whitespace();
     if b.first().is_some_and(ws) || b.last().is_some_and(ws) {
         return Err("a code has no leading or trailing whitespace");
@@ -178,6 +187,10 @@ fn uuid(s: &str) -> Result<(), &'static str> {
     }
 }
 
+/// R4 `string`: "strings SHALL NOT exceed 1MB"; counted in bytes of UTF-8, as the HL7 validator
+/// does.
+pub const MAX_STRING_BYTES: usize = 1 << 20;
+
 /// Checks a string value of a string-typed primitive. Empty strings are reported by the
 /// caller; this checks the lexical form.
 pub fn check_string(p: Primitive, s: &str) -> Result<(), &'static str> {
@@ -200,7 +213,7 @@ pub fn check_string(p: Primitive, s: &str) -> Result<(), &'static str> {
         Oid => oid(s),
         Uuid => uuid(s),
         Uri | Url | Canonical => {
-            if b.iter().any(u8::is_ascii_whitespace) {
+            if maybe_whitespace(b) && b.iter().any(u8::is_ascii_whitespace) {
                 Err("a URI has no whitespace")
             } else {
                 Ok(())
@@ -213,7 +226,13 @@ pub fn check_string(p: Primitive, s: &str) -> Result<(), &'static str> {
                 Err("narrative XHTML must be a <div> element")
             }
         }
-        String | Markdown => Ok(()),
+        String | Markdown => {
+            if b.len() > MAX_STRING_BYTES {
+                Err("longer than 1 MiB, the limit for a string")
+            } else {
+                Ok(())
+            }
+        }
         // JSON numbers and booleans are checked by the caller.
         Boolean | Decimal | Integer | PositiveInt | UnsignedInt => Ok(()),
     }
@@ -324,6 +343,13 @@ mod tests {
         assert!(check_string(Uuid, "urn:uuid:C757873D-ec9a-4326-a141-556f43239520").is_err());
         assert!(check_string(Id, "a_b").is_err());
         assert_eq!(check_string(Xhtml, "<div xmlns=\"x\">hi</div>"), Ok(()));
+        // Issue 3 (HL7 validator suite, resource-invalid-eid-2): strings are at most 1 MiB.
+        let long = "x".repeat(MAX_STRING_BYTES);
+        assert_eq!(check_string(String, &long), Ok(()));
+        assert_eq!(
+            check_string(Markdown, &format!("{long}y")),
+            Err("longer than 1 MiB, the limit for a string")
+        );
     }
 
     #[test]

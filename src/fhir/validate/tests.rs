@@ -419,3 +419,37 @@ fn outcome_json_shape() {
         r#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"code-invalid","diagnostics":"bad","expression":["Patient.gender"]}]}"#
     );
 }
+
+/// Issue 3: the pipeline's `validate_checked` (after the basic checks, skipping the root's
+/// type lookup and id check) reports exactly what `validate` reports.
+#[test]
+fn validate_checked_equals_validate_after_basic_checks() {
+    let cases = [
+        r#"{"resourceType":"Patient","id":"p1","gender":"boy","name":[{"given":["a",""]}]}"#,
+        r#"{"resourceType":"Observation","id":"o","status":"final","valueString":"x","valueBoolean":true,"_valueString":{"id":""}}"#,
+        r#"{"resourceType":"Observation","id":"o","code":{"coding":[{}]},"subject":{"reference":"Patient"}}"#,
+        r#"{"resourceType":"Bundle","id":"b","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"x_y"}}]}"#,
+        r#"{"resourceType":"Encounter","id":"e","status":"finished","class":{"code":"AMB"},"period":{"start":"2020-01-01T10:00:00"},"_status":{"extension":[{"url":"u"}]}}"#,
+        r#"{"resourceType":"Patient","id":"ok","meta":{"lastUpdated":"2020-01-01T00:00:00Z"}}"#,
+    ];
+    let mut v = Validator::new();
+    for json in cases {
+        let mut bytes = json.as_bytes().to_vec();
+        let tape = simd_json::to_tape(&mut bytes).expect("test JSON parses");
+        let plain: Vec<Issue> = v.validate(tape.as_value()).to_vec();
+        let rt = json
+            .split('"')
+            .nth(3)
+            .expect("resourceType is the first key");
+        let idx = crate::fhir::resource_type_index(rt).expect("R4 type");
+        let checked: Vec<Issue> = v.validate_checked(tape.as_value(), idx).to_vec();
+        assert_eq!(checked, plain, "{json}");
+    }
+    // The root id is not checked again, so an invalid one (which the basic checks reject
+    // before validation) would pass here; a contained resource's id is still checked.
+    let mut bytes = br#"{"resourceType":"Patient","id":"a_b"}"#.to_vec();
+    let tape = simd_json::to_tape(&mut bytes).expect("parses");
+    let idx = crate::fhir::resource_type_index("Patient").expect("Patient");
+    assert!(v.validate_checked(tape.as_value(), idx).is_empty());
+    assert_eq!(v.validate(tape.as_value()).len(), 1);
+}
