@@ -373,8 +373,16 @@ fn config_and_io_errors_have_their_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let p = pipeline(dir.path(), &dir.path().join("missing"), &out, "");
-    let (code, report, _) = run_pipeline(&p, &[]);
+    let (code, report, stderr) = run_pipeline(&p, &[]);
     assert_eq!(code, 3);
+    // Stop 8 note: a run that stops before counting said "CONSERVATION FAILED"; it was never
+    // checked, and the summary says so.
+    assert!(
+        stderr.contains("conservation: not checked (the run stopped before every line was counted; nothing was committed)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("CONSERVATION FAILED"), "{stderr}");
+    assert_eq!(report["conservation_ok"], false);
     assert!(report["error"].as_str().unwrap().starts_with(&format!(
         "input path {} does not exist",
         dir.path().join("missing").display()
