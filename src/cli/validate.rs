@@ -9,7 +9,7 @@ use crate::exit::ExitCode;
 use crate::fhir::resource_type_name;
 use crate::sink::dead_letter::write_entry;
 use crate::source::local::{list_files, LocalSource};
-use crate::source::SourceError;
+use crate::source::{Input, SourceError};
 use crate::stage::Checker;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -203,7 +203,7 @@ fn validate_all(st: &mut State, json: &[PathBuf], ndjson: &[PathBuf]) -> Result<
     }
     for p in ndjson {
         let source = match LocalSource::open(std::slice::from_ref(p)) {
-            Ok(s) => s,
+            Ok(s) => Input::Local(s),
             // A folder with only .json files.
             Err(SourceError::Empty { .. }) if p.is_dir() => continue,
             Err(e) => return Err(e.to_string()),

@@ -73,7 +73,9 @@ impl Input {
         }
     }
 
-    /// Streams every file as chunks, in listing order (see [`local::LocalSource::stream`]).
+    /// Streams every file as chunks, in listing order. `send` returns `false` to stop early
+    /// (the run failed elsewhere). `bytes_read` counts bytes taken from the input; chunk
+    /// buffers come from `pool`.
     pub fn stream(
         &self,
         chunk_size: usize,

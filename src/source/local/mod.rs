@@ -7,7 +7,7 @@ mod config;
 pub use config::LocalSourceConfig;
 
 use super::SourceError;
-use crate::batch::{BufPool, Chunk, SourceFile};
+use crate::batch::SourceFile;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
@@ -127,21 +127,6 @@ impl LocalSource {
     /// Total bytes on disk.
     pub fn total_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
-    }
-
-    /// Streams every file as chunks, in listing order. `send` returns `false` to stop early
-    /// (the run failed elsewhere). `bytes_read` counts bytes taken from disk; chunk buffers
-    /// come from `pool`.
-    pub fn stream(
-        &self,
-        chunk_size: usize,
-        max_line_size: usize,
-        bytes_read: &AtomicU64,
-        pool: &BufPool,
-        send: &mut dyn FnMut(Chunk) -> bool,
-    ) -> Result<(), SourceError> {
-        let mut out = super::ChunkOut::new(chunk_size, max_line_size, pool, send);
-        self.stream_into(&mut out, bytes_read)
     }
 
     /// Streams every file into `out`, in listing order.
