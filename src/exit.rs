@@ -21,6 +21,9 @@ pub enum ExitCode {
     Internal = 6,
     /// `fhirpipe doctor` found a problem with an endpoint (each printed with its fix).
     CheckFailed = 7,
+    /// The source delivered fewer or more resources than it announced (an export manifest's
+    /// `count` differs from the lines read); nothing was committed and no watermark advanced.
+    SourceIncomplete = 8,
 }
 
 impl ExitCode {

@@ -106,6 +106,8 @@ impl Default for ServerOptions {
 pub struct Logged {
     pub method: String,
     pub path: String,
+    /// The query string, percent-decoded (`_type=Patient&_since=…`), empty when none.
+    pub query: String,
     pub status: u16,
     pub request_id: String,
 }
@@ -326,6 +328,22 @@ impl FhirTestServer {
 async fn faults_and_ids(State(st): State<Arc<St>>, req: Request, next: Next) -> Response {
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
+    let query = req
+        .uri()
+        .query()
+        .map(|q| {
+            reqwest::Url::parse(&format!("http://q/?{q}"))
+                .map(|u| {
+                    u.query_pairs()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join("&")
+        })
+        .unwrap_or_default();
     let n = st.next.fetch_add(1, Ordering::Relaxed);
     let rid = format!("req-{n:04}");
     let fault = {
@@ -369,6 +387,7 @@ async fn faults_and_ids(State(st): State<Arc<St>>, req: Request, next: Next) -> 
     st.log.lock().unwrap().push(Logged {
         method,
         path,
+        query,
         status: resp.status().as_u16(),
         request_id: rid,
     });
