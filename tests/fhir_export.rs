@@ -531,3 +531,84 @@ fn issue5_export_401_for_an_audience_mismatch_gives_the_fix() {
     assert!(!e.contains(&token), "the token leaked: {e}");
     assert!(!state.exists());
 }
+
+#[test]
+fn issue5_requires_access_token_files_come_over_http_with_the_token_and_exact_dead_letter_lines() {
+    let Some(az) = Azurite::start() else { return };
+    let az = Arc::new(az);
+    let container = az.fresh_container("export");
+    let rt = runtime();
+    let server = rt.block_on(FhirTestServer::start(ServerOptions {
+        storage: Some(az.clone()),
+        export_container: Some(container.clone()),
+        polls_before_done: 0,
+        requires_access_token: true,
+        ..ServerOptions::default()
+    }));
+    server.seed(
+        "Patient",
+        &[
+            resource("Patient", "p1", "2020-01-01T00:00:00Z"),
+            resource("Patient", "bad id!", "2020-01-01T00:00:00Z"),
+            resource("Patient", "p3", "2020-01-01T00:00:00Z"),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path(), &export_source(&server, ""));
+    let token = server.token(&[EXPORTER]);
+    let (code, report, stderr) = run(&p, &[("FHIR_TOKEN", token.as_str())], &["--quiet"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(report["types"]["Patient"]["written"], 2);
+    let files: Vec<(u16, String)> = server
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/_files/"))
+        .map(|r| (r.status, r.path.clone()))
+        .collect();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].0, 200);
+    let url = format!("{}{}", server.base(), files[0].1);
+    let dead = support::lines_of(&dir.path().join("out/dead-letter"), ".ndjson");
+    assert_eq!(dead.len(), 1);
+    let d: Value = serde_json::from_str(&dead[0]).unwrap();
+    assert_eq!(
+        (d["file"].as_str(), d["line"].as_u64()),
+        (Some(url.as_str()), Some(2))
+    );
+
+    // A manifest that needs the token, given to a source without auth, is refused up front.
+    let m = json!({"transactionTime": "2026-11-23T12:00:00Z", "requiresAccessToken": true,
+        "output": [{"type": "Patient", "url": url, "count": 3}], "error": []});
+    let mpath = dir.path().join("manifest.json");
+    std::fs::write(&mpath, m.to_string()).unwrap();
+    let p = manifest_pipeline(dir.path(), &mpath.display().to_string(), "");
+    let (code, report, _) = run(&p, &[], &["--quiet"]);
+    assert_eq!(code, 3);
+    assert_eq!(
+        report["error"],
+        format!("export manifest {}: it says requiresAccessToken: true but the source has no auth; fix: add source.auth (the FHIR service's token, e.g. {{ method = \"managed_identity\" }})", mpath.display())
+    );
+}
+
+#[test]
+fn issue5_export_to_lake_pipeline_checks_with_its_documented_environment() {
+    let out = std::process::Command::new(support::bin())
+        .args([
+            "check",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/export-to-lake.toml"),
+        ])
+        .env(
+            "FHIR_URL",
+            "https://myws-myfhir.fhir.azurehealthcareapis.com",
+        )
+        .env("LAKE_ACCOUNT", "mylake")
+        .env("EXPORT_BATCH", "20261123T020000Z")
+        .env_remove("EXPORT_STATE")
+        .env_remove("STORAGE_CREDENTIAL")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("  source: fhir_export https://myws-myfhir.fhir.azurehealthcareapis.com/$export (auth: managed_identity)\n    state: https://mylake.blob.core.windows.net/lake/fhir/state/export-to-lake.json (its transactionTime is the next _since)\n"), "{text}");
+    assert!(text.contains("  sink lake: parquet → https://mylake.blob.core.windows.net/lake/fhir/raw/batch=20261123T020000Z/<Type>/part-NNNNN.parquet"), "{text}");
+}

@@ -339,6 +339,12 @@ impl ManifestSource {
             })?
         };
         let manifest = Manifest::parse(&text, &location)?;
+        if manifest.requires_access_token && plan.auth.is_none() {
+            return Err(SourceError::Manifest {
+                location,
+                message: "it says requiresAccessToken: true but the source has no auth; fix: add source.auth (the FHIR service's token, e.g. { method = \"managed_identity\" })".into(),
+            });
+        }
         ManifestSource::new(location, manifest, storage, env, Fetch { rt, client })
     }
 
