@@ -7,7 +7,8 @@
 pub enum ExitCode {
     /// The run completed; every line was written or filtered.
     Success = 0,
-    /// The run completed and committed its output, but some lines were dead-lettered.
+    /// The run completed and committed its output, but some lines were dead-lettered (or an
+    /// export manifest listed `error[]` OperationOutcomes).
     DeadLettered = 1,
     /// Bad command line or pipeline definition; nothing was run.
     Usage = 2,

@@ -18,6 +18,18 @@ use support::azurite::Azurite;
 use support::fhir_server::{runtime, FhirTestServer, ServerOptions, EXPORTER};
 use support::Recorder;
 
+/// Server options exporting into `container` of `az`, with `polls` 202 answers (each with
+/// `Retry-After: retry_after`) before the manifest.
+fn exporting(az: &Arc<Azurite>, container: &str, polls: u32, retry_after: u64) -> ServerOptions {
+    ServerOptions {
+        storage: Some(az.clone()),
+        export_container: Some(container.to_string()),
+        polls_before_done: polls,
+        retry_after_secs: retry_after,
+        ..ServerOptions::default()
+    }
+}
+
 fn resource(ty: &str, id: &str, updated: &str) -> String {
     json!({"resourceType": ty, "id": id, "meta": {"versionId": "1", "lastUpdated": updated}})
         .to_string()
@@ -106,13 +118,7 @@ fn issue5_fhir_export_runs_incrementally_with_the_state_file_as_since() {
     let az = Arc::new(az);
     let container = az.fresh_container("export");
     let rt = runtime();
-    let server = rt.block_on(FhirTestServer::start(ServerOptions {
-        storage: Some(az.clone()),
-        export_container: Some(container.clone()),
-        polls_before_done: 2,
-        retry_after_secs: 0,
-        ..ServerOptions::default()
-    }));
+    let server = rt.block_on(FhirTestServer::start(exporting(&az, &container, 2, 0)));
     seed(&server, "Patient", 3, "2020-01-01T00:00:00Z");
     seed(&server, "Observation", 5, "2020-01-02T00:00:00Z");
     seed(&server, "Condition", 2, "2020-01-03T00:00:00Z");
@@ -262,14 +268,7 @@ fn issue5_slow_polls_and_429_on_status_are_waited_out_with_a_cap_and_a_timeout()
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     rt.block_on(async {
-        let server = FhirTestServer::start(ServerOptions {
-            storage: Some(az.clone()),
-            export_container: Some(container.clone()),
-            polls_before_done: 2,
-            retry_after_secs: 120,
-            ..ServerOptions::default()
-        })
-        .await;
+        let server = FhirTestServer::start(exporting(&az, &container, 2, 120)).await;
         seed(&server, "Patient", 2, "2020-01-01T00:00:00Z");
         server.inject("/_operations/export", 429, Some("2"), 1);
         let plan = load_export_plan(dir.path(), &server, "max_poll_wait = \"30s\"");
@@ -308,14 +307,7 @@ fn issue5_slow_polls_and_429_on_status_are_waited_out_with_a_cap_and_a_timeout()
 
     // An export that never completes fails after source.timeout with the fix.
     rt.block_on(async {
-        let server = FhirTestServer::start(ServerOptions {
-            storage: Some(az.clone()),
-            export_container: Some(container.clone()),
-            polls_before_done: u32::MAX,
-            retry_after_secs: 0,
-            ..ServerOptions::default()
-        })
-        .await;
+        let server = FhirTestServer::start(exporting(&az, &container, u32::MAX, 0)).await;
         let plan = load_export_plan(dir.path(), &server, "timeout = \"300ms\"");
         let rec = Arc::new(Recorder::default());
         let fhir = client(&server, &rec, &plan);
@@ -424,12 +416,7 @@ fn issue5_export_manifest_from_a_file_a_blob_and_a_url() {
 
     // A URL: the status URL of a completed export, fetched with the bearer token.
     let rt = runtime();
-    let server = rt.block_on(FhirTestServer::start(ServerOptions {
-        storage: Some(az.clone()),
-        export_container: Some(container.clone()),
-        polls_before_done: 0,
-        ..ServerOptions::default()
-    }));
+    let server = rt.block_on(FhirTestServer::start(exporting(&az, &container, 0, 1)));
     seed(&server, "Encounter", 4, "2020-01-01T00:00:00Z");
     let token = server.token(&[EXPORTER]);
     let status = rt.block_on(async {
@@ -539,11 +526,8 @@ fn issue5_requires_access_token_files_come_over_http_with_the_token_and_exact_de
     let container = az.fresh_container("export");
     let rt = runtime();
     let server = rt.block_on(FhirTestServer::start(ServerOptions {
-        storage: Some(az.clone()),
-        export_container: Some(container.clone()),
-        polls_before_done: 0,
         requires_access_token: true,
-        ..ServerOptions::default()
+        ..exporting(&az, &container, 0, 1)
     }));
     server.seed(
         "Patient",
