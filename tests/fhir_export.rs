@@ -182,6 +182,23 @@ fn issue5_fhir_export_runs_incrementally_with_the_state_file_as_since() {
     assert_eq!(report["export"]["transaction_time"], t2.as_str());
     assert!(t2 >= t1, "{t2} < {t1}");
 
+    // Nothing changed since (Conditions are from 2020): an empty manifest, an empty run, and
+    // the watermark still moves on.
+    let (code, report, stderr) = run(
+        &p,
+        &env,
+        &["--quiet", "--set", "source.types=[\"Condition\"]"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(report["export"]["files"], json!([]));
+    assert_eq!(report["totals"]["read"], 0);
+    assert_eq!(
+        export_queries(&server)[2],
+        format!("_type=Condition&_since={t2}")
+    );
+    let t2 = state_time(&state);
+    assert_eq!(report["export"]["transaction_time"], t2.as_str());
+
     // A run that fails (an invalid line with on_invalid = "fail") leaves the watermark.
     server.seed(
         "Patient",
@@ -191,7 +208,7 @@ fn issue5_fhir_export_runs_incrementally_with_the_state_file_as_since() {
     assert_eq!(code, 5, "{stderr}");
     assert_eq!(state_time(&state), t2);
     assert_eq!(
-        export_queries(&server)[2],
+        export_queries(&server)[3],
         format!("_type=Patient,Observation&_since={t2}")
     );
 
@@ -210,7 +227,7 @@ fn issue5_fhir_export_runs_incrementally_with_the_state_file_as_since() {
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(report["export"]["since_from"], "definition");
     assert_eq!(
-        export_queries(&server)[3],
+        export_queries(&server)[4],
         "_type=Patient,Observation&_since=2098-12-31T00:00:00Z"
     );
     assert_eq!(report["types"]["Patient"]["read"], 2);
