@@ -579,6 +579,7 @@ fn issue5_requires_access_token_files_come_over_http_with_the_token_and_exact_de
 
     // A manifest that needs the token, given to a source without auth, is refused up front.
     let m = json!({"transactionTime": "2026-11-23T12:00:00Z", "requiresAccessToken": true,
+        "request": format!("{}/$export", server.base()),
         "output": [{"type": "Patient", "url": url, "count": 3}], "error": []});
     let mpath = dir.path().join("manifest.json");
     std::fs::write(&mpath, m.to_string()).unwrap();
@@ -589,6 +590,16 @@ fn issue5_requires_access_token_files_come_over_http_with_the_token_and_exact_de
         report["error"],
         format!("export manifest {}: it says requiresAccessToken: true but the source has no auth; fix: add source.auth (the FHIR service's token, e.g. {{ method = \"managed_identity\" }})", mpath.display())
     );
+    // With auth, the token's audience is the origin of the manifest's `request`.
+    let p = manifest_pipeline(
+        dir.path(),
+        &mpath.display().to_string(),
+        "auth = { method = \"bearer_token\", token = \"${FHIR_TOKEN}\" }",
+    );
+    let (code, report, stderr) = run(&p, &[("FHIR_TOKEN", token.as_str())], &["--quiet"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(report["types"]["Patient"]["read"], 3);
+    assert_eq!(report["export"]["count_mismatches"], json!([]));
 }
 
 #[test]

@@ -14,6 +14,7 @@ pub struct ExportManifestSourceConfig {
     /// How to get a token for an http(s) manifest URL and for output files when the manifest
     /// says `requiresAccessToken: true`.
     pub auth: Option<AuthConfig>,
-    /// The token audience (default: the manifest URL's `scheme://host[:port]`).
+    /// The token audience (default: `scheme://host[:port]` of the manifest URL, or of the
+    /// manifest's `request` when the manifest is a file or blob).
     pub audience: Option<String>,
 }

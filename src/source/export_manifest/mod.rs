@@ -292,21 +292,21 @@ impl ManifestSource {
     ) -> Result<Self, SourceError> {
         let rt = runtime()?;
         let http = http_client()?;
-        let is_http = plan.manifest.starts_with("http://") || plan.manifest.starts_with("https://");
-        let base = if is_http {
-            origin(&plan.manifest)
-        } else {
-            String::new()
+        // The token is for the FHIR service: the manifest URL's origin when it is fetched
+        // from the service, else the origin of the manifest's kick-off `request`.
+        let client_for = |base: &str| {
+            let tokens = plan.auth.clone().map(|a| {
+                Arc::new(TokenProvider::new(
+                    a,
+                    base,
+                    plan.audience.as_deref(),
+                    http.clone(),
+                ))
+            });
+            FhirClient::new(base, http.clone(), tokens)
         };
-        let tokens = plan.auth.clone().map(|a| {
-            Arc::new(TokenProvider::new(
-                a,
-                &base,
-                plan.audience.as_deref(),
-                http.clone(),
-            ))
-        });
-        let client = FhirClient::new(&base, http, tokens);
+        let is_http = plan.manifest.starts_with("http://") || plan.manifest.starts_with("https://");
+        let client = client_for(&origin(&plan.manifest));
         let location = strip_query(&plan.manifest).to_string();
         // A blob: the three blob URL forms, or a URL below the `[storage]` endpoint. (Not
         // loopback path-style URLs here: a test FHIR server's status URL is one too.)
@@ -339,6 +339,11 @@ impl ManifestSource {
             })?
         };
         let manifest = Manifest::parse(&text, &location)?;
+        let client = if is_http {
+            client
+        } else {
+            client_for(&origin(&manifest.request))
+        };
         if manifest.requires_access_token && plan.auth.is_none() {
             return Err(SourceError::Manifest {
                 location,
