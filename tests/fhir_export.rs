@@ -537,7 +537,8 @@ fn issue5_export_401_for_an_audience_mismatch_gives_the_fix() {
 }
 
 #[test]
-fn issue5_requires_access_token_files_come_over_http_with_the_token_and_exact_dead_letter_lines() {
+fn issue5_requires_access_token_files_come_over_http_with_exact_dead_letter_lines_and_a_blob_state()
+{
     let Some(az) = Azurite::start() else { return };
     let az = Arc::new(az);
     let container = az.fresh_container("export");
@@ -555,11 +556,38 @@ fn issue5_requires_access_token_files_come_over_http_with_the_token_and_exact_de
         ],
     );
     let dir = tempfile::tempdir().unwrap();
-    let p = pipeline(dir.path(), &export_source(&server, ""));
+    // The state file on blob storage this time.
+    let p = pipeline(
+        dir.path(),
+        &export_source(
+            &server,
+            &format!("state = \"az://{container}/state/export.json\""),
+        ),
+    );
     let token = server.token(&[EXPORTER]);
-    let (code, report, stderr) = run(&p, &[("FHIR_TOKEN", token.as_str())], &["--quiet"]);
+    let cs = az.connection_string();
+    let env = [
+        ("FHIR_TOKEN", token.as_str()),
+        ("AZURE_STORAGE_CONNECTION_STRING", cs.as_str()),
+    ];
+    let (code, report, stderr) = run(&p, &env, &["--quiet"]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(report["types"]["Patient"]["written"], 2);
+    let blob = az.get_blob(&container, "state/export.json").unwrap();
+    assert_eq!(blob.status, 200);
+    let st: Value = serde_json::from_str(&blob.body).unwrap();
+    assert_eq!(
+        st,
+        json!({
+            "transactionTime": report["export"]["transaction_time"],
+            "request": format!("{}/$export", server.base()),
+            "pipeline": "export-test",
+        })
+    );
+    assert_eq!(
+        report["export"]["state"],
+        json!({"path": format!("az://{container}/state/export.json"), "written": true})
+    );
     let files: Vec<(u16, String)> = server
         .requests()
         .iter()
@@ -623,4 +651,51 @@ fn issue5_export_to_lake_pipeline_checks_with_its_documented_environment() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("  source: fhir_export https://myws-myfhir.fhir.azurehealthcareapis.com/$export (auth: managed_identity)\n    state: https://mylake.blob.core.windows.net/lake/fhir/state/export-to-lake.json (its transactionTime is the next _since)\n"), "{text}");
     assert!(text.contains("  sink lake: parquet → https://mylake.blob.core.windows.net/lake/fhir/raw/batch=20261123T020000Z/<Type>/part-NNNNN.parquet"), "{text}");
+}
+
+#[test]
+fn issue5_group_level_with_container_and_type_filter_reaches_the_service() {
+    let Some(az) = Azurite::start() else { return };
+    let az = Arc::new(az);
+    let container = az.fresh_container("export");
+    let other = az.fresh_container("other");
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let server = FhirTestServer::start(exporting(&az, &container, 0, 0)).await;
+        server.seed("Group", &[json!({"resourceType": "Group", "id": "g1"}).to_string()]);
+        seed(&server, "Observation", 2, "2020-01-01T00:00:00Z");
+        let plan = load_export_plan(
+            dir.path(),
+            &server,
+            &format!("level = \"group\"\ngroup = \"g1\"\ntypes = [\"Observation\"]\ntype_filter = [\"Observation?status=final\"]\ncontainer = \"{other}\""),
+        );
+        let rec = Arc::new(Recorder::default());
+        let fhir = client(&server, &rec, &plan);
+        let (_, manifest) =
+            fhirpipe::source::fhir_export::export(&fhir, &plan, &plan.query, &mut |_| {})
+                .await
+                .unwrap();
+        let kick: Vec<(String, String)> = server
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("$export"))
+            .map(|r| (r.path.clone(), r.query.clone()))
+            .collect();
+        assert_eq!(
+            kick,
+            vec![(
+                "/Group/g1/$export".to_string(),
+                format!("_type=Observation&_typeFilter=Observation?status=final&_container={other}")
+            )]
+        );
+        assert_eq!(manifest.output.len(), 1);
+        assert!(
+            manifest.output[0]
+                .url
+                .starts_with(&format!("{}/{other}/", az.endpoint())),
+            "{}",
+            manifest.output[0].url
+        );
+    });
 }
