@@ -21,6 +21,10 @@ pub enum ExitCode {
     Internal = 6,
     /// `fhirpipe doctor` found a problem with an endpoint (each printed with its fix).
     CheckFailed = 7,
+    /// A `fhir_import` sink's `$import` completed, but the service rejected resources or its
+    /// counts do not match what was staged (the report lists them); the other outputs were
+    /// committed.
+    ImportIncomplete = 8,
 }
 
 impl ExitCode {

@@ -116,6 +116,8 @@ pub struct FhirImportPlan {
     pub staging: String,
     /// Target staged file size.
     pub chunk_size: u64,
+    /// Keep staged chunks after a successful import.
+    pub keep_staged: bool,
 }
 
 /// Validation level.
@@ -414,6 +416,7 @@ fn fhir_import(
             256_000_000,
             (1_000_000, 1_000_000_000),
         )?,
+        keep_staged: c.keep_staged,
     })
 }
 
