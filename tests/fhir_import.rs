@@ -364,3 +364,33 @@ fn issue5_failed_run_imports_nothing_and_cleans_staging() {
     assert_eq!(env.staged(), Vec::<String>::new());
     assert!(server.resources("Patient").is_empty());
 }
+
+#[test]
+fn issue5_migrate_to_ahds_pipeline_checks() {
+    let out = std::process::Command::new(support::bin())
+        .arg("check")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/pipelines/migrate-to-ahds.toml"
+        ))
+        .env_remove("SOURCE_FHIR_URL")
+        .env_remove("TARGET_FHIR_URL")
+        .env_remove("IMPORT_STAGING")
+        .env_remove("DEAD_LETTER")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "  source: fhir_export https://myapi.azurehealthcareapis.com/$export (auth: managed_identity)\n",
+        "  validate: structure (basic, then the whole resource against the R4 model); invalid lines: dead-letter\n",
+        "  sink target: fhir_import → https://myws-myfhir.fhir.azurehealthcareapis.com/$import (IncrementalLoad, staged in https://myimportacct.blob.core.windows.net/import/fhirpipe as files up to 256.0 MB, auth: managed_identity)\n",
+    ] {
+        assert!(text.contains(want), "missing {want} in\n{text}");
+    }
+}
