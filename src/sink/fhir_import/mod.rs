@@ -355,7 +355,7 @@ impl Sink for FhirImportSink {
             report.staged_files = "kept (keep_staged)".into();
         } else {
             report.staged_files =
-                "kept (the error files point into them; delete the folder when done)".into();
+                "kept: the error files point into them; delete the folder when done".into();
         }
         self.report = Some(report);
         result.map(|_| ())
