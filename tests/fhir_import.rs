@@ -394,3 +394,26 @@ fn issue5_migrate_to_ahds_pipeline_checks() {
         assert!(text.contains(want), "missing {want} in\n{text}");
     }
 }
+
+#[test]
+fn issue5_import_staging_must_be_a_blob_container() {
+    for staging in [
+        "https://example.com/staging/x",
+        "https://myimportacct.blob.core.windows.net/",
+    ] {
+        let out = std::process::Command::new(support::bin())
+            .arg("check")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/pipelines/migrate-to-ahds.toml"
+            ))
+            .arg("--set")
+            .arg(format!("sinks.target.staging={staging}"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{staging}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("field `sinks.target.staging`: the staging URL is not a container on a Blob Storage account"), "{err}");
+        assert!(err.contains("fix: write https://<account>.blob.core.windows.net/<container>/<prefix>, on the FHIR service's import storage account"), "{err}");
+    }
+}

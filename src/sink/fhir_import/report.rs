@@ -119,9 +119,11 @@ impl ImportReport {
             self.types.entry(ty.clone()).or_default().rejected += n;
             self.errors.entry(ty.clone()).or_default().count += n;
             if let Some(url) = e["url"].as_str() {
-                self.error_files.push(url.to_string());
-                let input = e["inputUrl"].as_str().unwrap_or("").to_string();
-                files.push((ty, input, url.to_string()));
+                // A service that handed out SAS URLs must not put signatures in our report.
+                let url = without_query(url);
+                self.error_files.push(url.clone());
+                let input = without_query(e["inputUrl"].as_str().unwrap_or(""));
+                files.push((ty, input, url));
             }
         }
         files
@@ -198,6 +200,11 @@ impl ImportReport {
         });
         s
     }
+}
+
+/// `url` without its query string and fragment.
+fn without_query(url: &str) -> String {
+    url.split(['?', '#']).next().unwrap_or_default().to_string()
 }
 
 /// The message of one error-file line (an OperationOutcome) and the line number it names.
@@ -283,9 +290,10 @@ mod tests {
         r.types.entry("Observation".into()).or_default().staged = 4;
         let files = r.add_completion(&json!({
             "output": [{"type": "Patient", "count": 3, "inputUrl": "p0"}, {"type": "Observation", "count": 4, "inputUrl": "o0"}],
-            "error": [{"type": "Patient", "count": 1, "inputUrl": "p0", "url": "e0"}],
+            "error": [{"type": "Patient", "count": 1, "inputUrl": "p0", "url": "e0?sv=1&sig=SECRET"}],
         }));
         assert_eq!(files, vec![("Patient".into(), "p0".into(), "e0".into())]);
+        assert_eq!(r.error_files, vec!["e0".to_string()]);
         r.reconcile();
         assert_eq!(
             r.types["Patient"],
