@@ -221,6 +221,17 @@ fn issue5_import_moves_local_ndjson_into_the_service_in_chunks() {
         stderr.contains("  import: staged = imported for every type\n"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains(&format!(
+            "import target: operation 1/1 kicked off (4 inputs): {}/_operations/import/",
+            server.base()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("import target: operation 1/1: In progress (poll 1, next in 1 s)\n"),
+        "{stderr}"
+    );
     assert_eq!(
         report["sinks"]["target"]["files"].as_array().unwrap().len(),
         4

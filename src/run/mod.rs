@@ -124,7 +124,7 @@ fn now_rfc3339() -> String {
     crate::util::calendar::rfc3339_utc(secs)
 }
 
-fn open_sinks(plan: &Plan, run_id: &str) -> Result<Vec<NamedSink>, RunError> {
+fn open_sinks(plan: &Plan, run_id: &str, opts: &RunOptions) -> Result<Vec<NamedSink>, RunError> {
     let mut sinks = Vec::new();
     for s in &plan.sinks {
         let wrap = |e| RunError::Sink {
@@ -145,7 +145,11 @@ fn open_sinks(plan: &Plan, run_id: &str) -> Result<Vec<NamedSink>, RunError> {
             SinkKindPlan::FhirImport(p) => (
                 "fhir_import",
                 format!("{}/$import", p.endpoint.url),
-                Box::new(FhirImportSink::create(&s.name, p, run_id, &plan.storage).map_err(wrap)?),
+                Box::new(
+                    FhirImportSink::create(&s.name, p, run_id, &plan.storage)
+                        .map_err(wrap)?
+                        .with_progress(opts.progress),
+                ),
             ),
         };
         sinks.push(NamedSink {
@@ -265,7 +269,7 @@ fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(),
             .map(|d| d.as_nanos())
             .unwrap_or(0)
     );
-    let mut sinks = open_sinks(plan, &run_id)?;
+    let mut sinks = open_sinks(plan, &run_id, opts)?;
 
     // Dedupe: a first pass without sinks finds the winners.
     let mut index = None;

@@ -41,6 +41,8 @@ pub struct FhirImportSink {
     missing: Vec<(u64, u64)>,
     stats: SinkStats,
     report: Option<ImportReport>,
+    /// Print a line per kick-off and status poll on stderr (imports can take hours).
+    progress: bool,
 }
 
 /// The container-level location of a blob URL and the blob's name below the container:
@@ -109,7 +111,14 @@ https://<account>.blob.core.windows.net/<container>/<prefix> on the FHIR service
             missing: vec![(0, 0); RESOURCE_TYPES.len()],
             stats: SinkStats::new(),
             report: None,
+            progress: false,
         })
+    }
+
+    /// Prints each kick-off and status poll on stderr (`fhirpipe run` without `--quiet`).
+    pub fn with_progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
     }
 
     fn new_report(&self) -> ImportReport {
@@ -202,7 +211,10 @@ several versions of such a resource ends up current"
         let client = FhirClient::new(&ep.url, http, Some(tokens));
         let mode = self.plan.mode.as_str();
         let batches = calls::split(&self.inputs(), MAX_INPUTS_PER_CALL);
-        let results = rt.block_on(calls::run_limited(batches, MAX_IN_FLIGHT, |batch| {
+        let total = batches.len();
+        let (name, progress) = (self.name.as_str(), self.progress);
+        let numbered: Vec<(usize, Vec<Input>)> = (1..=total).zip(batches).collect();
+        let results = rt.block_on(calls::run_limited(numbered, MAX_IN_FLIGHT, |(k, batch)| {
             let client = client.clone();
             async move {
                 let pairs: Vec<(&str, &str)> = batch
@@ -221,7 +233,24 @@ several versions of such a resource ends up current"
                     Err(e) => return (op, Err(e)),
                 };
                 op.status_url = Some(status.clone());
-                let done = client.poll(Operation::Import, &status, &mut |_| {}).await;
+                if progress {
+                    eprintln!(
+                        "import {name}: operation {k}/{total} kicked off ({} inputs): {status}",
+                        batch.len()
+                    );
+                }
+                let done = client
+                    .poll(Operation::Import, &status, &mut |p| {
+                        if progress {
+                            eprintln!(
+                                "import {name}: operation {k}/{total}: {} (poll {}, next in {} s)",
+                                p.x_progress.as_deref().unwrap_or("running"),
+                                p.polls,
+                                p.wait.as_secs()
+                            );
+                        }
+                    })
+                    .await;
                 (op, done)
             }
         }));
