@@ -428,3 +428,43 @@ fn issue5_import_staging_must_be_a_blob_container() {
         assert!(err.contains("fix: write https://<account>.blob.core.windows.net/<container>/<prefix>, on the FHIR service's import storage account"), "{err}");
     }
 }
+
+#[test]
+fn issue5_import_poll_failure_keeps_the_started_operations_chunks() {
+    let Some(env) = Env::start() else { return };
+    let server = env.server(None);
+    // The status URL answers 404 (not retried) once: the operation was started, its outcome
+    // is unknown.
+    server.inject("/_operations/import/", 404, None, 1);
+    let patients: Vec<String> = (0..3).map(patient).collect();
+    let p = env.pipeline(
+        &server,
+        &[("Patient.ndjson", &patients)],
+        "mode = \"InitialLoad\"",
+    );
+    let (code, report, stderr) = env.run(&p, &server.token(&[IMPORTER]));
+    assert_eq!(code, 3, "{stderr}");
+    let err = report["error"].as_str().unwrap();
+    assert!(
+        err.starts_with(&format!(
+            "sink `target`: $import status poll: GET {}/_operations/import/",
+            server.base()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("HTTP 404 Not Found"), "{err}");
+    let imp = &report["imports"]["target"];
+    assert_eq!(imp["ok"], false);
+    assert!(imp["operations"][0]["status_url"].is_string());
+    assert_eq!(
+        imp["operations"][0]["error"],
+        err.strip_prefix("sink `target`: ").unwrap()
+    );
+    assert_eq!(imp["staged_files"], "kept: an operation started and did not complete, the service may still be reading them; delete the folder once it has finished");
+    assert_eq!(env.staged().len(), 1);
+    // Nothing lost silently: the staged resources are unaccounted, not imported.
+    assert_eq!(
+        imp["types"]["Patient"],
+        json!({"staged": 3, "files": 1, "imported": 0, "rejected": 0, "unaccounted": 3})
+    );
+}

@@ -382,6 +382,9 @@ impl Sink for FhirImportSink {
             report.staged_files = "deleted".into();
         } else if report.ok {
             report.staged_files = "kept (keep_staged)".into();
+        } else if result.is_err() {
+            report.staged_files = "kept: an operation started and did not complete, the service may still be reading them; delete the folder once it has finished"
+                .into();
         } else {
             report.staged_files =
                 "kept: the error files point into them; delete the folder when done".into();
