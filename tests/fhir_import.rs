@@ -117,6 +117,17 @@ path = "{dl}"
         (out.status.code().unwrap_or(-1), json, stderr)
     }
 
+    /// Imports three Patients (InitialLoad) with a token of one role.
+    fn three_patients(&self, server: &FhirTestServer, role: &str) -> (i32, Value, String) {
+        let patients: Vec<String> = (0..3).map(patient).collect();
+        let p = self.pipeline(
+            server,
+            &[("Patient.ndjson", &patients)],
+            "mode = \"InitialLoad\"",
+        );
+        self.run(&p, &server.token(&[role]))
+    }
+
     /// Blob names in the staging container.
     fn staged(&self) -> Vec<String> {
         let r = self
@@ -310,13 +321,7 @@ fn issue5_import_rejections_are_summarised_and_fail_the_run() {
 fn issue5_import_without_the_importer_role_says_which_role() {
     let Some(env) = Env::start() else { return };
     let server = env.server(None);
-    let patients: Vec<String> = (0..3).map(patient).collect();
-    let p = env.pipeline(
-        &server,
-        &[("Patient.ndjson", &patients)],
-        "mode = \"InitialLoad\"",
-    );
-    let (code, report, stderr) = env.run(&p, &server.token(&[READER]));
+    let (code, report, stderr) = env.three_patients(&server, READER);
     assert_eq!(code, 3, "{stderr}");
     let err = report["error"].as_str().unwrap();
     assert!(
@@ -334,13 +339,7 @@ fn issue5_import_without_the_importer_role_says_which_role() {
 fn issue5_import_staging_not_on_the_import_account_says_the_fix() {
     let Some(env) = Env::start() else { return };
     let server = env.server(Some("https://importacct.blob.core.windows.net"));
-    let patients: Vec<String> = (0..3).map(patient).collect();
-    let p = env.pipeline(
-        &server,
-        &[("Patient.ndjson", &patients)],
-        "mode = \"InitialLoad\"",
-    );
-    let (code, report, stderr) = env.run(&p, &server.token(&[IMPORTER]));
+    let (code, report, stderr) = env.three_patients(&server, IMPORTER);
     assert_eq!(code, 3, "{stderr}");
     let err = report["error"].as_str().unwrap();
     assert!(err.contains("HTTP 400 Bad Request"), "{err}");
@@ -436,13 +435,7 @@ fn issue5_import_poll_failure_keeps_the_started_operations_chunks() {
     // The status URL answers 404 (not retried) once: the operation was started, its outcome
     // is unknown.
     server.inject("/_operations/import/", 404, None, 1);
-    let patients: Vec<String> = (0..3).map(patient).collect();
-    let p = env.pipeline(
-        &server,
-        &[("Patient.ndjson", &patients)],
-        "mode = \"InitialLoad\"",
-    );
-    let (code, report, stderr) = env.run(&p, &server.token(&[IMPORTER]));
+    let (code, report, stderr) = env.three_patients(&server, IMPORTER);
     assert_eq!(code, 3, "{stderr}");
     let err = report["error"].as_str().unwrap();
     assert!(
