@@ -130,7 +130,7 @@ fn issue5_doctor_passes_a_healthy_export_and_import() {
         &out,
         &format!("sinks.target staging (storage) https://devstoreaccount1.blob.core.windows.net/{c}/fhirpipe\n  ok    list: 1 blob(s) under `{c}/fhirpipe`\n  ok    read: read `fhirpipe/old/Patient.00000.ndjson`\n  ok    write: wrote and deleted `fhirpipe/.fhirpipe-doctor-"),
     );
-    assert_has(&out, "  note  import account: not verified: the FHIR API does not say which storage account the service imports from, so fhirpipe cannot check that `devstoreaccount1` is it ($import refuses input URLs on any other account with 400)\n        fix: check that the FHIR service's import storage account is `devstoreaccount1`: Azure portal, FHIR service → Import; or `az healthcareapis workspace fhir-service show");
+    assert_has(&out, "  note  import account: not verified: the FHIR API does not say which storage account the service imports from, so fhirpipe cannot check that `devstoreaccount1` is it ($import refuses input URLs on any other account with 400)\n        fix: check that the FHIR service's import storage account is `devstoreaccount1`: Azure portal, FHIR service → Import; or `az resource show --ids <FHIR service resource id> --query properties.importConfiguration.integrationDataStore`\n");
     assert_has(&out, "doctor: all 2 endpoint(s) OK\n");
     // The probe is gone.
     assert_eq!(blobs(&az, &c), vec!["fhirpipe/old/Patient.00000.ndjson"]);

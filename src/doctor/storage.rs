@@ -196,8 +196,8 @@ any other account with 400)"
             ),
             fix: Some(format!(
                 "check that the FHIR service's import storage account is `{account}`: Azure portal, \
-FHIR service → Import; or `az healthcareapis workspace fhir-service show -g <resource group> \
---workspace-name <workspace> -n <FHIR service> --query importConfiguration.integrationDataStore`"
+FHIR service → Import; or `az resource show --ids <FHIR service resource id> --query \
+properties.importConfiguration.integrationDataStore`"
             )),
         });
     }
