@@ -1,0 +1,128 @@
+//! Unit tests of the view engine: definitions, evaluation, cells.
+
+use super::*;
+
+fn view(v: serde_json::Value) -> Result<View, ViewError> {
+    View::from_json(&v)
+}
+
+fn run(v: &View, resource: &str) -> Result<Vec<Vec<Cell>>, ViewError> {
+    let mut text = resource.as_bytes().to_vec();
+    let tape = simd_json::to_tape(&mut text).unwrap();
+    let mut out = Vec::new();
+    v.rows(tape.as_value(), &mut out)?;
+    Ok(out)
+}
+
+#[test]
+fn columns_and_for_each() {
+    let v = view(serde_json::json!({
+        "resource": "Patient",
+        "select": [
+            {"column": [{"name": "id", "path": "getResourceKey()", "type": "id"}]},
+            {"forEachOrNull": "name", "column": [
+                {"name": "i", "path": "%rowIndex", "type": "integer"},
+                {"name": "family", "path": "family", "type": "string"},
+                {"name": "given", "path": "given", "type": "string", "collection": true}
+            ]}
+        ]
+    }))
+    .unwrap();
+    let names: Vec<&str> = v.columns().iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["id", "i", "family", "given"]);
+    let rows = run(
+        &v,
+        r#"{"resourceType":"Patient","id":"p1","name":[{"family":"A","given":["x","y"]},{"given":["z"]}]}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            vec![
+                Cell::Str("p1".into()),
+                Cell::Int(0),
+                Cell::Str("A".into()),
+                Cell::List(vec![Cell::Str("x".into()), Cell::Str("y".into())])
+            ],
+            vec![
+                Cell::Str("p1".into()),
+                Cell::Int(1),
+                Cell::Null,
+                Cell::List(vec![Cell::Str("z".into())])
+            ],
+        ]
+    );
+    let rows = run(&v, r#"{"resourceType":"Patient","id":"p2"}"#).unwrap();
+    // forEachOrNull without items: its columns on an empty focus (%rowIndex is 0).
+    assert_eq!(
+        rows,
+        vec![vec![
+            Cell::Str("p2".into()),
+            Cell::Int(0),
+            Cell::Null,
+            Cell::List(vec![])
+        ]]
+    );
+    assert!(run(&v, r#"{"resourceType":"Observation","id":"o"}"#)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn definition_errors_name_the_field() {
+    let e = |v: serde_json::Value| view(v).unwrap_err().to_string();
+    assert_eq!(
+        e(serde_json::json!({"select": []})),
+        "invalid ViewDefinition at (root): a ViewDefinition needs resource (the FHIR resource type it reads)"
+    );
+    assert_eq!(
+        e(serde_json::json!({"resource": "Patient", "select": [{"forEach": 1}]})),
+        "invalid ViewDefinition at select[0].forEach: expected a string, found a number"
+    );
+    assert_eq!(
+        e(serde_json::json!({"resource": "Patient", "select": [{"column": [{"name": "id", "path": "id"}, {"name": "id", "path": "id"}]}]})),
+        "invalid ViewDefinition at select[0].column[1].name: column name \"id\" is already used at select[0].column[0]"
+    );
+    assert_eq!(
+        e(serde_json::json!({"resource": "Patient", "select": [{"column": [{"name": "x", "path": "%nope"}]}]})),
+        "invalid ViewDefinition at select[0].column[0].path: %nope at 0 in \"%nope\" is not a constant of the view"
+    );
+    assert_eq!(
+        e(serde_json::json!({"resource": "Patient", "select": [{"colum": []}]})),
+        "invalid ViewDefinition at select[0].colum: unknown field of a select (known: column, select, forEach, forEachOrNull, repeat, unionAll, description, extension)"
+    );
+    assert_eq!(
+        e(serde_json::json!({"resource": "Patient", "select": [{"column": [{"name": "1x", "path": "id"}]}]})),
+        "invalid ViewDefinition at select[0].column[0].name: column name \"1x\" must start with a letter and contain only letters, digits and _"
+    );
+}
+
+#[test]
+fn evaluation_errors_name_the_column_and_resource() {
+    let v = view(serde_json::json!({"resource": "Patient", "select": [{"column": [{"name": "f", "path": "name.family"}]}]})).unwrap();
+    let e = run(
+        &v,
+        r#"{"resourceType":"Patient","id":"p1","name":[{"family":"A"},{"family":"B"}]}"#,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "select[0].column[0] (f) on Patient/p1: the path \"name.family\" gives 2 values; a column takes one unless it has \"collection\": true"
+    );
+    let v = view(serde_json::json!({"resource": "Patient", "select": [{"column": [{"name": "b", "path": "gender", "type": "boolean"}]}]})).unwrap();
+    let e = run(
+        &v,
+        r#"{"resourceType":"Patient","id":"p1","gender":"male"}"#,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "select[0].column[0] (b) on Patient/p1: the path gives a FHIR.code, not a boolean"
+    );
+}
+
+#[test]
+fn view_functions_are_not_plain_fhirpath() {
+    assert!(crate::fhirpath::Expression::parse("getResourceKey()").is_err());
+    assert!(crate::fhirpath::Expression::parse_view("getReferenceKey(Patient)").is_ok());
+}
