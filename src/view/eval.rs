@@ -46,6 +46,12 @@ impl<'a> Run<'_, 'a> {
     }
 
     fn cell(&self, c: &Column, it: &Item<'a>) -> Result<Cell, ViewError> {
+        // Text columns take a string node's text as written (`+00:00` stays, not `Z`).
+        if let (ColumnKind::String | ColumnKind::Any, Item::Node(n)) = (c.kind, it) {
+            if let Some(s) = n.value.and_then(|v| v.into_string()) {
+                return Ok(Cell::Str(s.to_string()));
+            }
+        }
         let p = it.prim();
         let mismatch = || {
             self.fail(

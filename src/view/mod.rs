@@ -9,6 +9,7 @@
 mod definition;
 mod eval;
 pub mod output;
+pub mod run;
 
 pub use definition::Column;
 

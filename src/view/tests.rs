@@ -126,3 +126,26 @@ fn view_functions_are_not_plain_fhirpath() {
     assert!(crate::fhirpath::Expression::parse("getResourceKey()").is_err());
     assert!(crate::fhirpath::Expression::parse_view("getReferenceKey(Patient)").is_ok());
 }
+
+#[test]
+fn text_columns_keep_dates_as_written() {
+    let v = view(
+        serde_json::json!({"resource": "Observation", "select": [{"column": [
+            {"name": "t", "path": "effective.ofType(dateTime)", "type": "dateTime"},
+            {"name": "low", "path": "effective.ofType(dateTime).lowBoundary()", "type": "dateTime"}
+        ]}]}),
+    )
+    .unwrap();
+    let rows = run(
+        &v,
+        r#"{"resourceType":"Observation","id":"o","effectiveDateTime":"2011-10-14T23:37:54+00:00"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![vec![
+            Cell::Str("2011-10-14T23:37:54+00:00".into()),
+            Cell::Str("2011-10-14T23:37:54.000Z".into())
+        ]]
+    );
+}
