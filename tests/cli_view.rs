@@ -44,7 +44,11 @@ fn setup(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 fn view_run(view: &Path, input: &Path, out: &Path) -> (i32, String) {
-    let o = support::run(&[
+    view_run_with(view, input, out, &[])
+}
+
+fn view_run_with(view: &Path, input: &Path, out: &Path, extra: &[&str]) -> (i32, String) {
+    let mut args = vec![
         "view",
         "run",
         "--view",
@@ -53,7 +57,9 @@ fn view_run(view: &Path, input: &Path, out: &Path) -> (i32, String) {
         input.to_str().unwrap(),
         "--output",
         out.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let o = support::run(&args);
     (
         o.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&o.stderr).into_owned(),
@@ -96,7 +102,30 @@ fn writes_csv_ndjson_json_with_exact_content() {
     );
 
     let nd = dir.path().join("out.ndjson");
-    assert_eq!(view_run(&view, &input, &nd).0, 1);
+    let report = dir.path().join("report.json");
+    assert_eq!(
+        view_run_with(&view, &input, &nd, &["--report", report.to_str().unwrap()]).0,
+        1
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(
+        (
+            &r["lines"],
+            &r["resources"],
+            &r["rows"],
+            &r["skipped"],
+            &r["invalid"]
+        ),
+        (
+            &serde_json::json!(4),
+            &serde_json::json!(2),
+            &serde_json::json!(3),
+            &serde_json::json!({"Observation": 1}),
+            &serde_json::json!(1)
+        )
+    );
+    assert_eq!(r["invalid_lines"][0]["line"], 5);
     assert_eq!(
         std::fs::read_to_string(&nd).unwrap(),
         concat!(

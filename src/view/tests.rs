@@ -149,3 +149,33 @@ fn text_columns_keep_dates_as_written() {
         ]]
     );
 }
+
+#[test]
+fn reference_keys_of_absolute_history_contained_and_urn_references() {
+    let v = view(serde_json::json!({"resource": "Observation", "select": [{"forEach": "performer", "column": [
+        {"name": "any", "path": "getReferenceKey()", "type": "id"},
+        {"name": "pat", "path": "getReferenceKey(Patient)", "type": "id"}
+    ]}]}))
+    .unwrap();
+    let rows = run(
+        &v,
+        r##"{"resourceType":"Observation","id":"o","performer":[
+            {"reference":"https://x.org/fhir/Patient/p1/_history/2"},
+            {"reference":"Practitioner/d1"},
+            {"reference":"#c1"},
+            {"reference":"urn:uuid:0b7d6f2c-1111-2222-3333-444455556666"},
+            {"display":"no reference"}]}"##,
+    )
+    .unwrap();
+    let s = |x: &str| Cell::Str(x.into());
+    assert_eq!(
+        rows,
+        vec![
+            vec![s("p1"), s("p1")],
+            vec![s("d1"), Cell::Null],
+            vec![Cell::Null, Cell::Null],
+            vec![Cell::Null, Cell::Null],
+            vec![Cell::Null, Cell::Null],
+        ]
+    );
+}
