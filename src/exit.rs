@@ -7,7 +7,8 @@
 pub enum ExitCode {
     /// The run completed; every line was written or filtered.
     Success = 0,
-    /// The run completed and committed its output, but some lines were dead-lettered.
+    /// The run completed and committed its output, but some lines were dead-lettered (or an
+    /// export manifest listed `error[]` OperationOutcomes).
     DeadLettered = 1,
     /// Bad command line or pipeline definition; nothing was run.
     Usage = 2,
@@ -21,6 +22,9 @@ pub enum ExitCode {
     Internal = 6,
     /// `fhirpipe doctor` found a problem with an endpoint (each printed with its fix).
     CheckFailed = 7,
+    /// The source delivered fewer or more resources than it announced (an export manifest's
+    /// `count` differs from the lines read); nothing was committed and no watermark advanced.
+    SourceIncomplete = 8,
 }
 
 impl ExitCode {

@@ -44,25 +44,10 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 
 /// Runs `fhirpipe run` with `connection_string` as the only Azure setting in its environment.
 fn run_with(pipeline: &Path, connection_string: &str) -> (i32, Value, String) {
-    let report = pipeline.with_extension("report.json");
-    let mut cmd = std::process::Command::new(bin());
-    cmd.args(["run", &pipeline.display().to_string(), "--report"])
-        .arg(&report)
-        .env("AZURE_STORAGE_CONNECTION_STRING", connection_string);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AZURE_") && k != "AZURE_STORAGE_CONNECTION_STRING" {
-            cmd.env_remove(k);
-        }
-    }
-    let out = cmd.output().expect("run fhirpipe");
-    let json = std::fs::read_to_string(&report)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(Value::Null);
-    (
-        out.status.code().unwrap_or(-1),
-        json,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    support::run_pipeline_env(
+        pipeline,
+        &[("AZURE_STORAGE_CONNECTION_STRING", connection_string)],
+        &[],
     )
 }
 

@@ -312,8 +312,9 @@ fn issue5_fhir_endpoints_in_check_and_run() {
         .env("FHIR_TOKEN", "x")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert_has(&String::from_utf8_lossy(&out.stderr), "source kind fhir_export can be checked (`fhirpipe check`, `fhirpipe doctor`) but not run yet");
+    // `run` exports now; the token is checked before the first call, so no request is made.
+    assert_eq!(out.status.code(), Some(3));
+    assert_has(&String::from_utf8_lossy(&out.stderr), "fhirpipe: the token cannot be checked: it is not a JWT (three dot-separated parts); fix: use an Entra access token for the FHIR service (a JWT)");
 
     // A SAS in the staging URL is refused before anything runs.
     let p = import_pipeline(

@@ -6,34 +6,16 @@ mod support;
 
 use fhirpipe::auth::{AuthConfig, AuthError, Clock, Secret, TokenProvider};
 use fhirpipe::fhirclient::{import_parameters, FhirClient, FhirError, Operation, Progress};
-use fhirpipe::http::{HttpClient, HttpConfig, Idempotency, RetryPolicy, Sleeper};
+use fhirpipe::http::{HttpClient, HttpConfig, Idempotency, RetryPolicy};
 use serde_json::{json, Value};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use support::azurite::Azurite;
 use support::fhir_server::{
     runtime as rt, FhirTestServer, ServerOptions, EXPORTER, IMPORTER, MAX_IMPORT_INPUTS, READER,
 };
-
-/// Records the waits instead of sleeping them.
-#[derive(Default)]
-struct Recorder(Mutex<Vec<Duration>>);
-
-impl Sleeper for Recorder {
-    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        self.0.lock().unwrap().push(d);
-        Box::pin(async {})
-    }
-}
-
-impl Recorder {
-    fn waits(&self) -> Vec<Duration> {
-        self.0.lock().unwrap().clone()
-    }
-}
+use support::Recorder;
 
 /// An HTTP client with no jitter (waits are exactly half the exponential step) that records
 /// its waits.

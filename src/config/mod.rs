@@ -18,8 +18,9 @@ mod transform;
 
 pub use error::ConfigError;
 pub use plan::{
-    Compression, DeadLetterPlan, FhirEndpointPlan, FhirExportPlan, FhirImportPlan, NdjsonPlan,
-    OnInvalid, ParquetPlan, Plan, SinkKindPlan, SinkPlan, SourcePlan, ValidateLevel,
+    Compression, DeadLetterPlan, ExportManifestPlan, FhirEndpointPlan, FhirExportPlan,
+    FhirImportPlan, NdjsonPlan, OnInvalid, ParquetPlan, Plan, SinkKindPlan, SinkPlan, SourcePlan,
+    ValidateLevel,
 };
 pub use transform::TransformPlan;
 

@@ -67,6 +67,19 @@ pub enum SourcePlan {
     },
     /// A FHIR service's `$export`.
     FhirExport(FhirExportPlan),
+    /// The files of a Bulk Data completion manifest.
+    ExportManifest(ExportManifestPlan),
+}
+
+/// Checked `export_manifest` source.
+#[derive(Debug, Clone)]
+pub struct ExportManifestPlan {
+    /// Local path, blob URL or http(s) URL, as given.
+    pub manifest: String,
+    /// Token source for an http(s) manifest and for `requiresAccessToken` files.
+    pub auth: Option<crate::auth::AuthConfig>,
+    /// Audience override.
+    pub audience: Option<String>,
 }
 
 impl SourcePlan {
@@ -76,7 +89,7 @@ impl SourcePlan {
             SourcePlan::Local { types, .. } | SourcePlan::AzureBlob { types, .. } => {
                 types.as_deref()
             }
-            SourcePlan::FhirExport(_) => None,
+            SourcePlan::FhirExport(_) | SourcePlan::ExportManifest(_) => None,
         }
     }
 }
@@ -103,6 +116,14 @@ pub struct FhirExportPlan {
     pub operation_path: String,
     /// Query parameters (`_type`, `_since`, …), in order.
     pub query: Vec<(String, String)>,
+    /// The state file with the last run's `transactionTime`.
+    pub state: Option<Location>,
+    /// Wait between polls without `Retry-After`.
+    pub poll_interval: std::time::Duration,
+    /// Cap on `Retry-After` between polls.
+    pub max_poll_wait: std::time::Duration,
+    /// Overall limit for kick-off and polling.
+    pub timeout: std::time::Duration,
 }
 
 /// Checked `fhir_import` sink.
@@ -365,7 +386,25 @@ fn fhir_export(ctx: &Ctx, c: &FhirExportSourceConfig) -> Result<FhirExportPlan, 
     if let Some(cn) = &c.container {
         query.push(("_container".to_string(), cn.clone()));
     }
+    let state = match &c.state {
+        Some(p) => Some(ctx.location(&["source", "state"], p)?),
+        None => None,
+    };
+    let dur = |field: &'static str, v: &Option<String>, default: u64| match v {
+        None => Ok(std::time::Duration::from_secs(default)),
+        Some(t) => crate::util::parse_duration(t).map_err(|e| {
+            ctx.err(
+                &["source", field],
+                e,
+                "write a duration such as \"500ms\", \"10s\", \"5m\" or \"12h\"",
+            )
+        }),
+    };
     Ok(FhirExportPlan {
+        state,
+        poll_interval: dur("poll_interval", &c.poll_interval, 10)?,
+        max_poll_wait: dur("max_poll_wait", &c.max_poll_wait, 60)?,
+        timeout: dur("timeout", &c.timeout, 12 * 3600)?,
         endpoint: FhirEndpointPlan {
             field: "source".into(),
             url,
@@ -637,6 +676,25 @@ pub(crate) fn check(
             }
         }
         RawSource::FhirExport(c) => SourcePlan::FhirExport(fhir_export(&ctx, c)?),
+        RawSource::ExportManifest(c) => {
+            if c.manifest.trim().is_empty() {
+                return Err(ctx.err(
+                    &["source", "manifest"],
+                    "the manifest location is empty".into(),
+                    "give a file path, a blob URL or the export's status URL",
+                ));
+            }
+            if c.manifest.contains("://") && !c.manifest.starts_with("http") {
+                ctx.location(&["source", "manifest"], &c.manifest)?;
+            } else if c.manifest.starts_with("http") && Location::parse(&c.manifest).is_err() {
+                endpoint_url(&ctx, &["source", "manifest"], &c.manifest, "manifest URL")?;
+            }
+            SourcePlan::ExportManifest(ExportManifestPlan {
+                manifest: c.manifest.trim().to_string(),
+                auth: c.auth.clone(),
+                audience: c.audience.clone(),
+            })
+        }
     };
 
     let mut sinks = Vec::new();
@@ -817,6 +875,23 @@ impl fmt::Display for Plan {
                     if q.is_empty() { "" } else { "?" },
                     q.join("&"),
                     e.endpoint.auth.method()
+                )?;
+                if let Some(st) = &e.state {
+                    writeln!(
+                        f,
+                        "    state: {st} (its transactionTime is the next _since)"
+                    )?;
+                }
+            }
+            SourcePlan::ExportManifest(m) => {
+                writeln!(
+                    f,
+                    "  source: export_manifest {}{}",
+                    m.manifest,
+                    m.auth
+                        .as_ref()
+                        .map(|a| format!(" (auth: {})", a.method()))
+                        .unwrap_or_default()
                 )?;
             }
         }

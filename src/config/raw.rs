@@ -7,6 +7,7 @@ use crate::sink::fhir_import::FhirImportSinkConfig;
 use crate::sink::ndjson::NdjsonSinkConfig;
 use crate::sink::parquet::ParquetSinkConfig;
 use crate::source::azure_blob::AzureBlobSourceConfig;
+use crate::source::export_manifest::ExportManifestSourceConfig;
 use crate::source::fhir_export::FhirExportSourceConfig;
 use crate::source::local::LocalSourceConfig;
 use crate::stage::transform::config::TransformConfig;
@@ -77,6 +78,9 @@ pub enum RawSource {
     /// NDJSON blobs in Azure Blob Storage / ADLS Gen2.
     #[serde(rename = "azure_blob")]
     AzureBlob(AzureBlobSourceConfig),
+    /// The files of an HL7 Bulk Data completion manifest (local, blob or URL).
+    #[serde(rename = "export_manifest")]
+    ExportManifest(ExportManifestSourceConfig),
 }
 
 /// `[validate]`

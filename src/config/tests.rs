@@ -279,6 +279,67 @@ fn issue5_fhir_export_refusals_name_field_and_fix() {
 }
 
 #[test]
+fn issue5_fhir_export_state_and_poll_settings_are_checked() {
+    let plan = load_text(
+        EXPORT,
+        &[
+            "source.state=az://lake/state/export.json",
+            "source.poll_interval=500ms",
+            "source.max_poll_wait=2m",
+        ],
+    )
+    .unwrap();
+    let SourcePlan::FhirExport(e) = &plan.source else {
+        panic!("fhir_export expected")
+    };
+    assert_eq!(
+        e.state.as_ref().map(|l| l.to_string()).as_deref(),
+        Some("az://lake/state/export.json")
+    );
+    assert_eq!(e.poll_interval, std::time::Duration::from_millis(500));
+    assert_eq!(e.max_poll_wait, std::time::Duration::from_secs(120));
+    assert_eq!(e.timeout, std::time::Duration::from_secs(12 * 3600));
+    let e = load_text(EXPORT, &["source.timeout=3d"]).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("source.timeout"));
+    assert_eq!(e.message, "`d` in `3d` is not a time unit");
+    assert_eq!(
+        e.fix,
+        "write a duration such as \"500ms\", \"10s\", \"5m\" or \"12h\" (this value came from --set)"
+    );
+    let e = load_text(EXPORT, &["source.state=az://Bad_Container/s.json"]).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("source.state"));
+    assert_eq!(e.message, "`Bad_Container` is not a valid container name");
+}
+
+#[test]
+fn issue5_export_manifest_source_is_checked_into_a_plan() {
+    let text = EXPORT
+        .replace("kind = \"fhir_export\"", "kind = \"export_manifest\"")
+        .replace(
+            "url = \"https://ws-fhir.fhir.azurehealthcareapis.com/\"",
+            "manifest = \"https://ws-fhir.fhir.azurehealthcareapis.com/_operations/export/1\"",
+        );
+    let plan = load_text(&text, &[]).unwrap();
+    let SourcePlan::ExportManifest(m) = &plan.source else {
+        panic!("export_manifest expected")
+    };
+    assert_eq!(
+        m.manifest,
+        "https://ws-fhir.fhir.azurehealthcareapis.com/_operations/export/1"
+    );
+    assert_eq!(
+        m.auth.as_ref().map(|a| a.method()),
+        Some("managed_identity")
+    );
+    assert!(plan.to_string().contains("  source: export_manifest https://ws-fhir.fhir.azurehealthcareapis.com/_operations/export/1 (auth: managed_identity)\n"), "{plan}");
+    let e = load_text(&text, &["source.manifest=http://example.com/m.json"]).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("source.manifest"));
+    assert_eq!(e.message, "`http://example.com/m.json` is not an https URL");
+    let e = load_text(&text, &["source.manifest=s3://bucket/m.json"]).unwrap_err();
+    assert_eq!(e.message, "unsupported URL scheme `s3://`");
+}
+
+#[test]
 fn blob_urls_for_sources_and_sinks_issue_5() {
     let text = r#"[pipeline]
 name = "t"

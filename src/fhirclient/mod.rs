@@ -47,6 +47,7 @@ pub struct FhirClient {
     http: HttpClient,
     tokens: Option<Arc<TokenProvider>>,
     poll_interval: Duration,
+    max_poll_wait: Option<Duration>,
 }
 
 impl FhirClient {
@@ -58,6 +59,7 @@ impl FhirClient {
             http,
             tokens,
             poll_interval: DEFAULT_POLL_INTERVAL,
+            max_poll_wait: None,
         }
     }
 
@@ -70,6 +72,39 @@ impl FhirClient {
     pub fn with_poll_interval(mut self, d: Duration) -> FhirClient {
         self.poll_interval = d;
         self
+    }
+
+    /// Caps the wait between polls (a longer `Retry-After` is cut to this); default: the
+    /// retry policy's `max_retry_after`.
+    pub fn with_max_poll_wait(mut self, d: Duration) -> FhirClient {
+        self.max_poll_wait = Some(d);
+        self
+    }
+
+    /// `GET url` for a bulk data file (`Accept: application/fhir+ndjson`), with the bearer
+    /// token when `with_token` (a manifest with `requiresAccessToken: true`), else anonymous.
+    /// The body is left to the caller to stream.
+    pub async fn get_file(
+        &self,
+        url: &str,
+        with_token: bool,
+    ) -> Result<reqwest::Response, FhirError> {
+        let accept = |r: reqwest::RequestBuilder| r.header("Accept", "application/fhir+ndjson");
+        if with_token {
+            return self
+                .send(
+                    Operation::Export,
+                    reqwest::Method::GET,
+                    url,
+                    Idempotency::Idempotent,
+                    accept,
+                )
+                .await;
+        }
+        self.http
+            .send(reqwest::Method::GET, url, Idempotency::Idempotent, accept)
+            .await
+            .map_err(|e| FhirError::from_http(Operation::Export, e, None))
     }
 
     async fn send<F>(
@@ -227,7 +262,12 @@ service base (https://<workspace>-<service>.fhir.azurehealthcareapis.com)"
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| parse_retry_after(v, SystemTime::now()))
-                    .map(|d| d.min(self.http.policy().max_retry_after))
+                    .map(|d| {
+                        d.min(
+                            self.max_poll_wait
+                                .unwrap_or(self.http.policy().max_retry_after),
+                        )
+                    })
                     .unwrap_or(self.poll_interval);
                 progress(&Progress {
                     x_progress,

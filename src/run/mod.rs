@@ -28,6 +28,7 @@ use crate::sink::ndjson::NdjsonSink;
 use crate::sink::parquet::ParquetSink;
 use crate::sink::{Sink, SinkError, SinkStats, TYPE_SLOTS, UNKNOWN_TYPE_SLOT};
 use crate::source::azure_blob::{BlobSource, Download};
+use crate::source::export_manifest::ManifestSource;
 use crate::source::local::LocalSource;
 use crate::source::{Input, SourceError};
 use crate::stage::transform::dedupe::{self, DedupeIndex};
@@ -79,6 +80,12 @@ pub enum RunError {
     /// The conservation check failed.
     #[error("conservation check failed: {0}")]
     Conservation(String),
+    /// The source announced other counts than were read (export manifest `count`).
+    #[error("{0}")]
+    SourceIncomplete(String),
+    /// The output was committed but the export watermark could not be written.
+    #[error("the output was committed, but {0}; the next run exports the same window again")]
+    State(SourceError),
     /// A worker thread panicked.
     #[error("internal error: {0}")]
     Internal(String),
@@ -91,7 +98,8 @@ impl RunError {
     /// The exit code for this error.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            RunError::Source(_) | RunError::Sink { .. } => ExitCode::Io,
+            RunError::Source(_) | RunError::Sink { .. } | RunError::State(_) => ExitCode::Io,
+            RunError::SourceIncomplete(_) => ExitCode::SourceIncomplete,
             RunError::InvalidInput { .. } => ExitCode::InvalidInput,
             RunError::Conservation(_) => ExitCode::Conservation,
             RunError::Internal(_) => ExitCode::Internal,
@@ -182,6 +190,8 @@ struct Tally {
     filtered_by: Vec<[u64; 3]>,
     /// Non-blank lines, as the workers counted them.
     lines: u64,
+    /// Non-blank lines per source file index (export manifests check their counts).
+    file_lines: Vec<u64>,
     blank_lines: u64,
     input_text: u64,
 }
@@ -207,13 +217,22 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> RunReport {
         durations: Durations::default(),
         conservation_ok: false,
         violations: Vec::new(),
+        export: None,
     };
     let result = execute(plan, opts, &mut report);
     report.durations.total_ms = started.elapsed().as_millis() as u64;
     match result {
         Ok(()) => {
-            let code = if report.totals.dead_lettered > 0 {
-                report.status = "success_with_dead_letters".into();
+            let export_errors = report
+                .export
+                .as_ref()
+                .is_some_and(|e| e.errors.outcomes > 0);
+            let code = if report.totals.dead_lettered > 0 || export_errors {
+                report.status = if report.totals.dead_lettered > 0 {
+                    "success_with_dead_letters".into()
+                } else {
+                    "success_with_export_errors".into()
+                };
                 ExitCode::DeadLettered
             } else {
                 report.status = "success".into();
@@ -257,8 +276,14 @@ fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(),
                 range_size: *range_size,
             },
         )?),
-        SourcePlan::FhirExport(_) => {
-            return Err(RunError::NotRunnable("source kind fhir_export".into()))
+        SourcePlan::FhirExport(p) => {
+            let env = |k: &str| std::env::var(k).ok();
+            let m = crate::source::fhir_export::start(p, &plan.storage, &env, opts.progress)?;
+            Input::Manifest(Box::new(m))
+        }
+        SourcePlan::ExportManifest(p) => {
+            let env = |k: &str| std::env::var(k).ok();
+            Input::Manifest(Box::new(ManifestSource::load(p, &plan.storage, &env)?))
         }
     };
     let types = plan.source.types();
@@ -424,6 +449,30 @@ fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(),
             },
         );
     }
+    // An export manifest's counts against the lines read from each file.
+    let mut incomplete = None;
+    if let Input::Manifest(m) = &source {
+        let check = match m.check(&tally.file_lines) {
+            Ok(c) => c,
+            Err(e) => {
+                for s in &mut sinks {
+                    s.sink.abort();
+                }
+                return Err(e.into());
+            }
+        };
+        if let Some(first) = check.count_mismatches.first() {
+            incomplete = Some(format!(
+                "the export manifest announces {} {} resources in {} but {} lines were read ({} files differ; nothing was committed, the state file was not advanced)",
+                first.count.unwrap_or(0),
+                first.type_name,
+                first.url,
+                first.read,
+                check.count_mismatches.len()
+            ));
+        }
+        report.export = Some(check);
+    }
     report.conservation_ok = violations.is_empty();
     report.violations = violations;
     if !report.conservation_ok {
@@ -439,6 +488,13 @@ fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(),
         )));
     }
 
+    if let Some(msg) = incomplete {
+        for s in &mut sinks {
+            s.sink.abort();
+        }
+        return Err(RunError::SourceIncomplete(msg));
+    }
+
     let commit_start = Instant::now();
     for i in 0..sinks.len() {
         if let Err(e) = sinks[i].sink.commit() {
@@ -452,6 +508,14 @@ fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(),
         }
     }
     report.durations.commit_ms = commit_start.elapsed().as_millis() as u64;
+    if let Input::Manifest(m) = &source {
+        let env = |k: &str| std::env::var(k).ok();
+        let written = crate::source::fhir_export::save_state(m, &plan.name, &plan.storage, &env)
+            .map_err(RunError::State)?;
+        if let Some(st) = report.export.as_mut().and_then(|e| e.state.as_mut()) {
+            st.written = written;
+        }
+    }
     Ok(())
 }
 
@@ -617,6 +681,7 @@ fn pump(
             filtered: vec![0; TYPE_SLOTS],
             filtered_by: vec![[0; 3]; TYPE_SLOTS],
             lines: 0,
+            file_lines: Vec::new(),
             blank_lines: 0,
             input_text: 0,
         };
@@ -661,6 +726,11 @@ fn pump(
                     tally.consumed[b] += n;
                 }
                 tally.lines += batch.lines;
+                let fi = batch.file.index;
+                if tally.file_lines.len() <= fi {
+                    tally.file_lines.resize(fi + 1, 0);
+                }
+                tally.file_lines[fi] += batch.lines;
                 if let Some(ix) = collect.as_deref_mut() {
                     for (i, r) in batch.records.iter().enumerate() {
                         ix.offer(

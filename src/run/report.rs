@@ -165,6 +165,9 @@ pub struct RunReport {
     pub conservation_ok: bool,
     /// What did not add up.
     pub violations: Vec<Violation>,
+    /// Export manifest counts, `error[]` summary and state (`fhir_export`, `export_manifest`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export: Option<crate::source::export_manifest::ExportReport>,
 }
 
 fn rate(n: f64, ms: u64) -> f64 {
@@ -256,6 +259,9 @@ impl RunReport {
             rate(self.bytes.input_text as f64, d.total_ms) / 1e6,
             rate(self.totals.read as f64, d.total_ms)
         ));
+        if let Some(e) = &self.export {
+            s.push_str(&e.table());
+        }
         if self.conservation_ok {
             s.push_str(if bundles {
                 "conservation: read + unbundled = written + dead-lettered + filtered + consumed holds for every type\n"

@@ -4,6 +4,7 @@
 //! its magic bytes). One folder per source kind; [`Input`] is the listed input of any kind.
 
 pub mod azure_blob;
+pub mod export_manifest;
 pub mod fhir_export;
 pub mod lines;
 pub mod local;
@@ -45,6 +46,28 @@ pub enum SourceError {
     /// Listing or reading blob storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A FHIR call (`$export` kick-off, status, a file download) failed.
+    #[error(transparent)]
+    Fhir(#[from] crate::fhirclient::FhirError),
+    /// The completion manifest is unusable.
+    #[error("export manifest {location}: {message}")]
+    Manifest {
+        /// Where it came from.
+        location: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The `fhir_export` state file could not be read or written.
+    #[error("state file {path}: {message}")]
+    State {
+        /// Its location.
+        path: String,
+        /// What is wrong, with the fix.
+        message: String,
+    },
+    /// The export did not complete in time.
+    #[error("{0}")]
+    Export(String),
 }
 
 /// The listed input of a run's source.
@@ -54,6 +77,8 @@ pub enum Input {
     Local(local::LocalSource),
     /// Blobs.
     Blob(azure_blob::BlobSource),
+    /// The files of a Bulk Data completion manifest (`export_manifest`, `fhir_export`).
+    Manifest(Box<export_manifest::ManifestSource>),
 }
 
 impl Input {
@@ -62,6 +87,7 @@ impl Input {
         match self {
             Input::Local(s) => s.files().len(),
             Input::Blob(s) => s.files().len(),
+            Input::Manifest(s) => s.file_count(),
         }
     }
 
@@ -70,6 +96,7 @@ impl Input {
         match self {
             Input::Local(s) => s.total_bytes(),
             Input::Blob(s) => s.total_bytes(),
+            Input::Manifest(s) => s.total_bytes(),
         }
     }
 
@@ -88,6 +115,7 @@ impl Input {
         match self {
             Input::Local(s) => s.stream_into(&mut out, bytes_read),
             Input::Blob(s) => s.stream_into(&mut out, bytes_read),
+            Input::Manifest(s) => s.stream_into(&mut out, bytes_read),
         }
     }
 }

@@ -116,6 +116,66 @@ impl Location {
     }
 }
 
+/// A blob named by a full URL, as in an export manifest's `output[].url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectUrl {
+    /// Account, container and blob name (in `prefix`).
+    pub blob: BlobUrl,
+    /// The blob endpoint for a path-style URL (`http://127.0.0.1:10000/devstoreaccount1`);
+    /// `None` when the host names the account (`<account>.blob.core.windows.net`).
+    pub endpoint: Option<String>,
+}
+
+impl ObjectUrl {
+    /// Reads a blob URL: `https://<account>.blob.core.windows.net/<container>/<name>` (or
+    /// `.dfs.`), a URL below `endpoint` (the `[storage]` endpoint: private endpoints,
+    /// sovereign clouds), or a path-style URL on a loopback host as Azurite writes them
+    /// (`http://127.0.0.1:PORT/<account>/<container>/<name>`). `None` for anything else
+    /// (another web server, a URL with a query string): such URLs are fetched over HTTP.
+    pub fn parse(url: &str, endpoint: Option<&str>) -> Option<ObjectUrl> {
+        if url.contains('?') || url.contains('#') {
+            return None;
+        }
+        if let Ok(Location::Blob(blob)) = Location::parse(url) {
+            return (!blob.prefix.is_empty()).then_some(ObjectUrl {
+                blob,
+                endpoint: None,
+            });
+        }
+        let path_style = |endpoint: &str, rest: &str, account: &str| {
+            let (container, name) = rest.split_once('/')?;
+            let blob = BlobUrl {
+                account: Some(account.to_string()),
+                container: container.to_string(),
+                prefix: name.to_string(),
+            }
+            .checked(url)
+            .ok()?;
+            (!blob.prefix.is_empty()).then(|| ObjectUrl {
+                blob,
+                endpoint: Some(endpoint.to_string()),
+            })
+        };
+        if let Some(e) = endpoint.map(|e| e.trim_end_matches('/')) {
+            if let Some(rest) = url.strip_prefix(e).and_then(|r| r.strip_prefix('/')) {
+                let account = e.rsplit('/').next().unwrap_or_default();
+                return path_style(e, rest, account);
+            }
+        }
+        let (scheme, rest) = url.split_once("://")?;
+        if scheme != "http" && scheme != "https" {
+            return None;
+        }
+        let (host, path) = rest.split_once('/')?;
+        let name = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
+        if !matches!(name, "127.0.0.1" | "localhost" | "[::1]") {
+            return None;
+        }
+        let (account, rest) = path.split_once('/')?;
+        path_style(&format!("{scheme}://{host}/{account}"), rest, account)
+    }
+}
+
 fn account_of(host: &str, suffix: &str) -> Option<String> {
     let host = host.to_ascii_lowercase();
     let account = host.strip_suffix(suffix)?;
@@ -232,6 +292,51 @@ mod tests {
         assert_eq!(blob("https://acct01.blob.core.windows.net/lake").prefix, "");
         assert_eq!(blob("az://lake/a").child("x.ndjson"), "a/x.ndjson");
         assert_eq!(blob("az://lake").child("x.ndjson"), "x.ndjson");
+    }
+
+    #[test]
+    fn issue5_manifest_output_urls_name_blobs() {
+        let o = ObjectUrl::parse(
+            "http://127.0.0.1:41234/devstoreaccount1/fhirexport/20261123T120000-1/Patient-1.ndjson",
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            o.endpoint.as_deref(),
+            Some("http://127.0.0.1:41234/devstoreaccount1")
+        );
+        assert_eq!(o.blob.account.as_deref(), Some("devstoreaccount1"));
+        assert_eq!(o.blob.container, "fhirexport");
+        assert_eq!(o.blob.prefix, "20261123T120000-1/Patient-1.ndjson");
+        let o = ObjectUrl::parse(
+            "https://acct01.blob.core.windows.net/export/x/Observation-2.ndjson",
+            None,
+        )
+        .unwrap();
+        assert_eq!((o.blob.container.as_str(), o.endpoint), ("export", None));
+        let o = ObjectUrl::parse(
+            "https://blobs.internal.example/acct01/export/Patient-1.ndjson",
+            Some("https://blobs.internal.example/acct01/"),
+        )
+        .unwrap();
+        assert_eq!(o.blob.prefix, "Patient-1.ndjson");
+        assert_eq!(o.blob.account.as_deref(), Some("acct01"));
+        // Not blobs: another web server, a signed URL, a container without a blob.
+        assert_eq!(
+            ObjectUrl::parse("https://files.example.org/export/Patient-1.ndjson", None),
+            None
+        );
+        assert_eq!(
+            ObjectUrl::parse(
+                "https://acct01.blob.core.windows.net/export/P.ndjson?sv=1&sig=x",
+                None
+            ),
+            None
+        );
+        assert_eq!(
+            ObjectUrl::parse("https://acct01.blob.core.windows.net/export", None),
+            None
+        );
     }
 
     #[test]

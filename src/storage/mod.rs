@@ -15,7 +15,7 @@ mod reader;
 mod writer;
 
 pub use auth::{Access, Credential, Secret, StorageConfig};
-pub use location::{BlobUrl, Location, LocationError};
+pub use location::{BlobUrl, Location, LocationError, ObjectUrl};
 pub use reader::RangeReader;
 pub use writer::BlobWriter;
 

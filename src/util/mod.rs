@@ -1,9 +1,11 @@
 //! Small shared helpers: byte sizes written by people (`"128MB"`), human formatting, the
-//! civil calendar, and the process's allocator settings.
+//! civil calendar, durations (`"10s"`), and the process's allocator settings.
 
 mod alloc;
 pub mod calendar;
+mod duration;
 mod size;
 
 pub use alloc::tune_allocator;
+pub use duration::parse_duration;
 pub use size::{format_bytes, parse_byte_size, ByteSizeError};

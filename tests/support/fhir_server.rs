@@ -18,6 +18,8 @@
 //!   Azurite as `<container>/<yyyyMMddTHHmmss>-<id>/<Type>-1.ndjson`; 202 + `Content-Location`.
 //! - `POST /$import`: the service's 400 rules; each input read from Azurite, good lines stored,
 //!   bad lines written as OperationOutcome NDJSON error files; 202 + `Content-Location`.
+//! - `GET /_files/{container}/{name}`: an export file served with the Exporter role, when
+//!   [`ServerOptions::requires_access_token`] makes manifests point here.
 //! - `GET /_operations/{export|import}/{id}`: 202 with `X-Progress` and `Retry-After` for
 //!   `polls_before_done` polls, then 200 with the completion body.
 //! - Bearer tokens: `aud` must be the server URL and `exp` in the future (else 401
@@ -81,6 +83,9 @@ pub struct ServerOptions {
     pub audience: Option<String>,
     /// Seconds added to the `Date` header (a server whose clock differs from ours).
     pub date_offset_secs: i64,
+    /// Export manifests say `requiresAccessToken: true` and point at `/_files/…` on this
+    /// server (which needs the Exporter role), as servers without Azure storage do.
+    pub requires_access_token: bool,
 }
 
 impl Default for ServerOptions {
@@ -97,6 +102,7 @@ impl Default for ServerOptions {
             advertise_bulk: true,
             audience: None,
             date_offset_secs: 0,
+            requires_access_token: false,
         }
     }
 }
@@ -106,6 +112,8 @@ impl Default for ServerOptions {
 pub struct Logged {
     pub method: String,
     pub path: String,
+    /// The query string, percent-decoded (`_type=Patient&_since=…`), empty when none.
+    pub query: String,
     pub status: u16,
     pub request_id: String,
 }
@@ -223,6 +231,7 @@ impl FhirTestServer {
             .route("/Group/{id}/$export", get(export_group))
             .route("/$import", post(import))
             .route("/_operations/{kind}/{id}", get(poll))
+            .route("/_files/{container}/{*name}", get(file))
             .route("/{tenant}/oauth2/v2.0/token", post(entra_token))
             .route("/metadata/identity/oauth2/token", get(imds_token))
             .layer(middleware::from_fn_with_state(st.clone(), faults_and_ids))
@@ -326,6 +335,22 @@ impl FhirTestServer {
 async fn faults_and_ids(State(st): State<Arc<St>>, req: Request, next: Next) -> Response {
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
+    let query = req
+        .uri()
+        .query()
+        .map(|q| {
+            reqwest::Url::parse(&format!("http://q/?{q}"))
+                .map(|u| {
+                    u.query_pairs()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join("&")
+        })
+        .unwrap_or_default();
     let n = st.next.fetch_add(1, Ordering::Relaxed);
     let rid = format!("req-{n:04}");
     let fault = {
@@ -369,6 +394,7 @@ async fn faults_and_ids(State(st): State<Arc<St>>, req: Request, next: Next) -> 
     st.log.lock().unwrap().push(Logged {
         method,
         path,
+        query,
         status: resp.status().as_u16(),
         request_id: rid,
     });
@@ -624,7 +650,12 @@ async fn export(
     let output: Vec<Value> = files
         .iter()
         .map(|(ty, name, lines)| {
-            json!({"type": ty, "url": format!("{endpoint}/{container}/{name}"), "count": lines.len()})
+            let url = if st.opts.requires_access_token {
+                format!("{}/_files/{container}/{name}", st.base)
+            } else {
+                format!("{endpoint}/{container}/{name}")
+            };
+            json!({"type": ty, "url": url, "count": lines.len()})
         })
         .collect();
     let mut request = format!("{}/{path}", st.base);
@@ -636,7 +667,7 @@ async fn export(
     let manifest = json!({
         "transactionTime": fhirpipe::util::calendar::rfc3339_utc(t),
         "request": request,
-        "requiresAccessToken": false,
+        "requiresAccessToken": st.opts.requires_access_token,
         "output": output,
         "error": [],
     });
@@ -681,6 +712,33 @@ async fn poll(
         job.body.to_string(),
     )
         .into_response()
+}
+
+/// `GET /_files/{container}/{name}`: an export file, for the Exporter role only.
+async fn file(
+    State(st): State<Arc<St>>,
+    Path((container, name)): Path<(String, String)>,
+    h: HeaderMap,
+) -> Response {
+    if let Err(r) = authorize(&st, &h, &[EXPORTER]) {
+        return r;
+    }
+    let Some(az) = st.opts.storage.clone() else {
+        return bad_request("The export storage account is not configured.");
+    };
+    let got = tokio::task::spawn_blocking(move || az.get_blob(&container, &name))
+        .await
+        .unwrap();
+    match got {
+        Ok(r) if r.status == 200 => {
+            ([("content-type", "application/fhir+ndjson")], r.body).into_response()
+        }
+        _ => outcome(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "The file was not found.",
+        ),
+    }
 }
 
 struct ImportInput {

@@ -8,6 +8,27 @@ pub mod fhir_server;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+/// A [`fhirpipe::http::Sleeper`] that records the waits instead of sleeping them.
+#[derive(Default)]
+pub struct Recorder(std::sync::Mutex<Vec<std::time::Duration>>);
+
+impl fhirpipe::http::Sleeper for Recorder {
+    fn sleep(
+        &self,
+        d: std::time::Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        self.0.lock().unwrap().push(d);
+        Box::pin(async {})
+    }
+}
+
+impl Recorder {
+    /// The waits so far.
+    pub fn waits(&self) -> Vec<std::time::Duration> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
 /// The fhirpipe binary under test.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_fhirpipe"))
@@ -75,16 +96,32 @@ pub fn run(args: &[&str]) -> Output {
 
 /// Runs a pipeline with a report; returns (exit code, report JSON, stderr).
 pub fn run_pipeline(pipeline: &Path, extra_args: &[&str]) -> (i32, serde_json::Value, String) {
+    run_pipeline_env(pipeline, &[], extra_args)
+}
+
+/// Runs a pipeline with a report and `env` added to the environment; every other `AZURE_*`
+/// variable is removed, so the machine's Azure settings never leak into a test. Returns
+/// (exit code, report JSON, stderr).
+pub fn run_pipeline_env(
+    pipeline: &Path,
+    env: &[(&str, &str)],
+    extra_args: &[&str],
+) -> (i32, serde_json::Value, String) {
     let report = pipeline.with_extension("report.json");
-    let mut args = vec![
-        "run".to_string(),
-        pipeline.display().to_string(),
-        "--report".into(),
-        report.display().to_string(),
-    ];
-    args.extend(extra_args.iter().map(|s| s.to_string()));
-    let out = std::process::Command::new(bin())
-        .args(&args)
+    let _ = std::fs::remove_file(&report);
+    let mut cmd = std::process::Command::new(bin());
+    cmd.arg("run")
+        .arg(pipeline)
+        .arg("--report")
+        .arg(&report)
+        .args(extra_args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AZURE_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd
+        .envs(env.iter().copied())
         .output()
         .expect("run fhirpipe");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();

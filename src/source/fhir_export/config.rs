@@ -30,6 +30,16 @@ pub struct FhirExportSourceConfig {
     pub type_filter: Option<Vec<String>>,
     /// `_container`: the container of the service's export storage account to write to.
     pub container: Option<String>,
+    /// State file (local path or blob URL) holding the last successful run's
+    /// `transactionTime`, used as the next run's `_since`; written only after the sinks
+    /// committed. An explicit `since` wins over it.
+    pub state: Option<String>,
+    /// Wait between status polls when the service sends no `Retry-After` (default "10s").
+    pub poll_interval: Option<String>,
+    /// Longest wait between polls: a larger `Retry-After` is cut to this (default "60s").
+    pub max_poll_wait: Option<String>,
+    /// Give up when the export has not completed after this long (default "12h").
+    pub timeout: Option<String>,
 }
 
 /// The `$export` level.
