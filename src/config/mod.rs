@@ -19,7 +19,7 @@ mod transform;
 pub use error::ConfigError;
 pub use plan::{
     Compression, DeadLetterPlan, FhirEndpointPlan, FhirExportPlan, FhirImportPlan, NdjsonPlan,
-    OnInvalid, ParquetPlan, Plan, SinkKindPlan, SinkPlan, SourcePlan, ValidateLevel,
+    OnInvalid, ParquetLayout, ParquetPlan, Plan, SinkKindPlan, SinkPlan, SourcePlan, ValidateLevel,
 };
 pub use transform::TransformPlan;
 
