@@ -1,9 +1,10 @@
-//! The command line: `run`, `check`, `doctor`, `sample`, `validate`, `fhirpath`. Parses flags (clap),
+//! The command line: `run`, `check`, `doctor`, `sample`, `validate`, `fhirpath`, `parquet`. Parses flags (clap),
 //! turns them into checked settings, runs, prints, and returns the exit code. `main` only
 //! calls [`main`].
 
 mod doctor;
 mod fhirpath;
+mod parquet;
 mod sample;
 mod validate;
 
@@ -59,6 +60,8 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Evaluate a FHIRPath expression on a JSON resource or NDJSON file (stdin when absent).
     Fhirpath(fhirpath::FhirpathArgs),
+    /// Work with Parquet datasets: `to-ndjson` rebuilds NDJSON from a `schema = "resource"` dataset.
+    Parquet(parquet::ParquetArgs),
 }
 
 fn env_lookup(k: &str) -> Option<String> {
@@ -129,5 +132,6 @@ pub fn main() -> i32 {
         Command::Sample(args) => sample::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Fhirpath(args) => fhirpath::run(args),
+        Command::Parquet(args) => parquet::run(args),
     }
 }
