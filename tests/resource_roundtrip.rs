@@ -224,3 +224,46 @@ fn one_line_keeps_literals_and_string_whitespace() {
         br#"{"a":1.50,"s":"x \" y"}"#.to_vec()
     );
 }
+
+#[test]
+fn to_ndjson_refuses_other_layouts_and_empty_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(
+        input.join("p.ndjson"),
+        "{\"resourceType\":\"Patient\",\"id\":\"a\",\"birthDate\":\"2020-03\"}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let p = support::pipeline(dir.path(), &input, &out, "");
+    let (code, _, stderr) = support::run_pipeline(&p, &["-q"]);
+    assert_eq!(code, 0, "{stderr}");
+    let lake = out.join("parquet");
+    let o = support::run(&["parquet", "to-ndjson", &lake.display().to_string()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "written with layout `raw/1`; to-ndjson reads `resource/1` (schema = \"resource\")"
+        ),
+        "{err}"
+    );
+    let o = support::run(&["parquet", "to-ndjson", &input.display().to_string()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no <Type>/part-*.parquet files found"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The same input with schema = "resource" comes back on stdout.
+    let (code, _, stderr) =
+        support::run_pipeline(&p, &["-q", "--set", "sinks.lake.schema=resource"]);
+    assert_eq!(code, 0, "{stderr}");
+    let o = support::run(&["parquet", "to-ndjson", &lake.display().to_string()]);
+    assert!(o.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "{\"resourceType\":\"Patient\",\"birthDate\":\"2020-03\",\"id\":\"a\"}\n"
+    );
+}
