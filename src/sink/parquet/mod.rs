@@ -7,13 +7,14 @@
 
 mod config;
 pub mod encoder;
+pub mod resource;
 
 pub use config::ParquetSinkConfig;
 
 use super::staging::OutFile;
 use super::{Sink, SinkError, SinkStats, Staging};
 use crate::batch::Batch;
-use crate::config::{Compression, ParquetPlan};
+use crate::config::{Compression, ParquetLayout, ParquetPlan};
 use crate::fhir::{resource_type_index, resource_type_name, TypeIdx, RESOURCE_TYPES};
 use crate::storage::StorageConfig;
 use encoder::{BatchEncoder, RawEncoder};
@@ -117,10 +118,19 @@ impl ParquetSink {
                 let path = f.path();
                 let props = props
                     .into_builder()
-                    .set_key_value_metadata(Some(vec![
-                        KeyValue::new("fhir.resourceType".into(), name.to_string()),
-                        KeyValue::new("fhirpipe.layout".into(), tw.encoder.layout().to_string()),
-                    ]))
+                    .set_key_value_metadata(Some(
+                        [
+                            ("fhir.resourceType".to_string(), name.to_string()),
+                            (
+                                "fhirpipe.layout".to_string(),
+                                tw.encoder.layout().to_string(),
+                            ),
+                        ]
+                        .into_iter()
+                        .chain(tw.encoder.metadata())
+                        .map(|(k, v)| KeyValue::new(k, v))
+                        .collect(),
+                    ))
                     .build();
                 let writer = ArrowWriter::try_new(f, tw.encoder.schema(), Some(props))
                     .map_err(encode_err(&path))?;
@@ -158,6 +168,23 @@ impl ParquetSink {
     }
 }
 
+/// The encoder of `layout` for one resource type.
+fn new_encoder(layout: ParquetLayout, t: TypeIdx) -> Result<Box<dyn BatchEncoder>, SinkError> {
+    Ok(match layout {
+        ParquetLayout::Raw => Box::new(RawEncoder::new()),
+        ParquetLayout::Resource { max_depth } => {
+            let schema =
+                resource::ResourceSchema::new(resource_type_name(t), max_depth).map_err(|e| {
+                    SinkError::Encode {
+                        path: PathBuf::from(resource_type_name(t)),
+                        message: e.to_string(),
+                    }
+                })?;
+            Box::new(resource::ResourceEncoder::new(std::sync::Arc::new(schema)))
+        }
+    })
+}
+
 /// Is `rel` a file this sink writes (`<R4 type>/part-NNNNN.parquet`)?
 fn is_dataset_file(rel: &Path) -> bool {
     let parts: Vec<String> = rel
@@ -176,12 +203,15 @@ impl Sink for ParquetSink {
     fn write(&mut self, batch: &Batch) -> Result<(), SinkError> {
         for r in &batch.records {
             let idx = r.type_idx as usize;
-            let tw = self.types[idx].get_or_insert_with(|| TypeWriter {
-                type_idx: r.type_idx,
-                encoder: Box::new(RawEncoder::new()),
-                open: None,
-                seq: 0,
-            });
+            if self.types[idx].is_none() {
+                self.types[idx] = Some(TypeWriter {
+                    type_idx: r.type_idx,
+                    encoder: new_encoder(self.plan.layout, r.type_idx)?,
+                    open: None,
+                    seq: 0,
+                });
+            }
+            let tw = self.types[idx].as_mut().expect("set above");
             tw.encoder.append(batch, r);
             self.stats.records[idx] += 1;
             if tw.encoder.buffered_bytes() >= ENCODE_BATCH_BYTES {
