@@ -2,6 +2,7 @@
 //! turns them into checked settings, runs, prints, and returns the exit code. `main` only
 //! calls [`main`].
 
+mod deid;
 mod doctor;
 mod fhirpath;
 mod sample;
@@ -59,6 +60,8 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Evaluate a FHIRPath expression on a JSON resource or NDJSON file (stdin when absent).
     Fhirpath(fhirpath::FhirpathArgs),
+    /// De-identify NDJSON or .json files with a Microsoft anonymizer configuration.
+    Deid(deid::DeidArgs),
 }
 
 fn env_lookup(k: &str) -> Option<String> {
@@ -129,5 +132,6 @@ pub fn main() -> i32 {
         Command::Sample(args) => sample::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Fhirpath(args) => fhirpath::run(args),
+        Command::Deid(args) => deid::run(args),
     }
 }
