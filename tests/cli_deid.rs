@@ -17,14 +17,32 @@ fn preset(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn deid(args: &[&str]) -> Output {
+/// Runs fhirpipe with the keys in its environment.
+fn fhirpipe(args: &[&str]) -> Output {
     std::process::Command::new(support::bin())
-        .arg("deid")
         .args(args)
         .env("FHIRPIPE_DEID_CRYPTO_HASH_KEY", HASH_KEY)
         .env("FHIRPIPE_DEID_DATE_SHIFT_KEY", SHIFT_KEY)
         .output()
         .expect("run fhirpipe")
+}
+
+fn deid(args: &[&str]) -> Output {
+    let mut all = vec!["deid"];
+    all.extend_from_slice(args);
+    fhirpipe(&all)
+}
+
+/// Asserts exit code 0, showing the output otherwise; returns stdout.
+fn succeeded(what: &str, out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{what}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }
 
 const PATIENT: &str = r#"{"resourceType":"Patient","id":"p1","name":[{"family":"Doe","given":["Jane"]}],"birthDate":"1980-02-29","address":[{"city":"Springfield","state":"MA","postalCode":"01103"}],"gender":"female"}"#;
@@ -240,14 +258,7 @@ fn safe_harbor_keeps_references_resolvable_on_shared_data() {
         ];
         args.extend(files.iter().map(|f| f.display().to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = deid(&args);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        succeeded(set, &deid(&args));
         let outputs: Vec<PathBuf> = files
             .iter()
             .map(|f| out_dir.join(f.file_name().unwrap()))
@@ -271,4 +282,115 @@ fn safe_harbor_keeps_references_resolvable_on_shared_data() {
             assert!(dangling_in.is_empty(), "synthea-150 is self-contained");
         }
     }
+}
+
+fn ndjson_lines_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(".ndjson") {
+                out.extend(
+                    std::fs::read_to_string(&p)
+                        .unwrap()
+                        .lines()
+                        .map(str::to_string),
+                );
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn the_deidentify_stage_in_a_pipeline_counts_and_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let obs = r#"{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"weight"},"subject":{"reference":"Patient/p1"},"valueQuantity":{"value":72.50,"unit":"kg"}}"#;
+    // Passes the basic checks, but is not R4: the engine refuses it.
+    let odd = r#"{"resourceType":"Patient","id":"p9","colour":"red"}"#;
+    std::fs::write(input.join("Patient.ndjson"), format!("{PATIENT}\n{odd}\n")).unwrap();
+    std::fs::write(input.join("Observation.ndjson"), format!("{obs}\n")).unwrap();
+    let out = dir.path().join("out");
+    let extra = format!(
+        "[deidentify]\nconfig = {:?}\n",
+        preset("safe-harbor.json").display().to_string()
+    );
+    let p = support::pipeline(dir.path(), &input, &out, &extra);
+    let report_path = dir.path().join("report.json");
+    let run = fhirpipe(&[
+        "run",
+        p.to_str().unwrap(),
+        "--report",
+        report_path.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr).to_string();
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    assert_eq!(report["conservation_ok"], true, "{report}");
+    assert_eq!(report["deidentified"]["Patient"], 1);
+    assert_eq!(report["deidentified"]["Observation"], 1);
+    assert_eq!(report["types"]["Patient"]["dead_lettered"], 1);
+    let lines = ndjson_lines_under(&out.join("ndjson"));
+    let pid = hmac(HASH_KEY, "p1");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    // Observation.value is redacted by the preset; the subject still points at the patient.
+    assert!(
+        lines[0].starts_with(&format!(
+            "{{\"resourceType\":\"Observation\",\"id\":\"{}\",",
+            hmac(HASH_KEY, "o1")
+        )),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].contains(&format!("\"subject\":{{\"reference\":\"Patient/{pid}\"}}")));
+    assert!(lines[1].contains(&format!("\"id\":\"{pid}\"")));
+    let dl = ndjson_lines_under(&out.join("dead-letter"));
+    assert_eq!(dl.len(), 1);
+    let d: serde_json::Value = serde_json::from_str(&dl[0]).unwrap();
+    assert_eq!(d["line"], 2);
+    assert_eq!(
+        d["reason"],
+        "invalid input resource: Type checking the data: Encountered unknown element 'colour' at Patient"
+    );
+    for key in [HASH_KEY, SHIFT_KEY] {
+        assert!(!stderr.contains(key) && !report.to_string().contains(key));
+    }
+}
+
+#[test]
+fn the_presets_check_and_the_limited_data_set_keeps_dates_and_zip3() {
+    for toml in ["safe-harbor.toml", "limited-data-set.toml"] {
+        let stdout = succeeded(toml, &fhirpipe(&["check", preset(toml).to_str().unwrap()]));
+        assert!(stdout.contains("  deidentify: "), "{stdout}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("Patient.ndjson");
+    std::fs::write(&input, format!("{PATIENT}\n")).unwrap();
+    let out_dir = dir.path().join("o");
+    let out = deid(&[
+        "--config",
+        preset("limited-data-set.json").to_str().unwrap(),
+        input.to_str().unwrap(),
+        "--output",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let line = std::fs::read_to_string(out_dir.join("Patient.ndjson")).unwrap();
+    assert!(line.contains(r#""birthDate":"1980-02-29""#), "{line}");
+    assert!(
+        line.contains(r#""address":[{"state":"MA","postalCode":"01100"}]"#),
+        "{line}"
+    );
+    assert!(
+        !line.contains("Doe") && !line.contains("Springfield"),
+        "{line}"
+    );
 }

@@ -247,3 +247,13 @@ pub fn parse_raw(path: &str, text: &str) -> Result<RawConfig, ConfigError> {
         message: e.to_string(),
     })
 }
+
+/// `[deidentify]` of a pipeline definition: de-identify every resource between the checks /
+/// transform and the sinks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeidentifyConfig {
+    /// The Microsoft anonymizer configuration file (JSON), relative to the pipeline definition,
+    /// e.g. `"deid/safe-harbor.json"`.
+    pub config: String,
+}

@@ -11,7 +11,10 @@
 pub mod config;
 mod error;
 pub mod methods;
+mod stage;
 pub mod tree;
+
+pub use stage::deidentify_batch;
 
 pub use config::{DateShiftScope, Parameters, Secret};
 pub use error::{ConfigError, DeidError};
@@ -380,6 +383,11 @@ impl Deidentifier {
     pub fn with_today(mut self, today: Ymd) -> Self {
         self.today = today;
         self
+    }
+
+    /// How many rules the configuration has.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
     }
 
     /// The checked parameters (keys print as `***`).
