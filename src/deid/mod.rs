@@ -98,10 +98,11 @@ const LABELS: [(Ops, Option<&str>, &str, &str); 7] = [
     ),
 ];
 
-/// Where free-text fields will be handed to the PHI text recognizer (`src/phi/`, merged
-/// separately): called for every `Narrative.div`, `Annotation.text` and `text/plain`
-/// `Attachment.data` (decoded) that no rule removed, with the resource type; returns the
-/// replacement text, or `None` to leave it. Not wired yet: [`Deidentifier::free_text`] is `None`.
+/// Where free-text fields are handed to the PHI text recognizer (`src/phi/`, merged
+/// separately): after the rules, called for every `Narrative.div`, `Annotation.text` and
+/// `text/plain` `Attachment.data` (base64-decoded, re-encoded after) that no rule removed, with
+/// the resource type; returns the replacement text, or `None` to leave it. Set
+/// [`Deidentifier::free_text`] to enable; `None` (the default) until the recognizer is wired.
 pub type FreeTextHook = dyn Fn(&str, &str) -> Option<String> + Send + Sync;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -420,6 +421,9 @@ impl Deidentifier {
         };
         match run.visit(&mut tree, &resources, 0) {
             Ok(ops) => {
+                if let Some(hook) = &self.free_text {
+                    free_text(&mut tree, hook.as_ref(), resource_type);
+                }
                 tree.prune(0);
                 let mut json = Vec::with_capacity(text.len());
                 tree.write(0, &mut json);
@@ -949,6 +953,45 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Passes the free-text fields that are still there to `hook` (see [`FreeTextHook`]).
+fn free_text(tree: &mut Tree, hook: &FreeTextHook, resource_type: &str) {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for id in 0..tree.els.len() {
+        let e = &tree.els[id];
+        let Some(Prim::Str(text)) = e.value.as_ref().filter(|_| !e.removed) else {
+            continue;
+        };
+        let parent = e.parent;
+        let parent_ty = parent.map(|p| tree.els[p].ty);
+        let new = if e.ty == "xhtml" || (e.name == "text" && parent_ty == Some("Annotation")) {
+            hook(text, resource_type)
+        } else if e.name == "data" && parent_ty == Some("Attachment") {
+            let plain = parent.is_some_and(|p| {
+                tree.kids_named(p, "contentType").first().is_some_and(|&c| {
+                    tree.els[c]
+                        .value
+                        .as_ref()
+                        .is_some_and(|v| v.text().starts_with("text/plain"))
+                })
+            });
+            let decoded = b64
+                .decode(text)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok());
+            match (plain, decoded) {
+                (true, Some(t)) => hook(&t, resource_type).map(|n| b64.encode(n)),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        if let Some(n) = new {
+            tree.els[id].value = Some(Prim::Str(n));
+        }
     }
 }
 

@@ -246,3 +246,30 @@ fn date_shift_scope_file_uses_the_given_prefix() {
     // Prefix "example" + key "123" → +41 days, whatever the resource id.
     assert!(String::from_utf8_lossy(&out.json).contains(r#""birthDate":"2000-02-11""#));
 }
+
+#[test]
+fn free_text_fields_go_through_the_hook() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut d = engine(
+        r#"{"path":"DocumentReference.description","method":"redact"}"#,
+        "",
+    );
+    d.free_text = Some(Box::new(|t: &str, rt: &str| {
+        t.contains("Jane")
+            .then(|| t.replace("Jane", &format!("[NAME in {rt}]")))
+    }));
+    let note = b64.encode("Jane was seen");
+    let other = b64.encode("Jane in a PDF");
+    let input = format!(
+        r#"{{"resourceType":"DocumentReference","status":"current","text":{{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">Jane</div>"}},"description":"x","content":[{{"attachment":{{"contentType":"text/plain; charset=utf-8","data":"{note}"}}}},{{"attachment":{{"contentType":"application/pdf","data":"{other}"}}}}]}}"#
+    );
+    let got = run(&d, &input);
+    let want_note = b64.encode("[NAME in DocumentReference] was seen");
+    assert_eq!(
+        got,
+        format!(
+            r#"{{"resourceType":"DocumentReference","meta":{{"security":[{REDACTED}]}},"status":"current","text":{{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">[NAME in DocumentReference]</div>"}},"content":[{{"attachment":{{"contentType":"text/plain; charset=utf-8","data":"{want_note}"}}}},{{"attachment":{{"contentType":"application/pdf","data":"{other}"}}}}]}}"#
+        )
+    );
+}
