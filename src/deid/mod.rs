@@ -521,6 +521,12 @@ impl Run<'_> {
             descendants.push(n);
             stack.extend(tree.els[n].kids.as_slice().iter().rev().copied());
         }
+        // Descendants by FHIR type, once per resource (the reference's type cache).
+        let mut by_type: std::collections::HashMap<&'static str, Vec<Id>> =
+            std::collections::HashMap::new();
+        for &d in &descendants {
+            by_type.entry(tree.els[d].ty).or_default().push(d);
+        }
         let json = resources.iter().find(|(i, _)| *i == res).map(|(_, j)| *j);
         let mut ops = Ops::default();
         for rule in &self.d.rules {
@@ -533,11 +539,16 @@ impl Run<'_> {
             }
             let matches: Vec<Id> = match &rule.select {
                 Select::ByType(t, n) | Select::ByName(t, n) => {
-                    let by_type = matches!(rule.select, Select::ByType(..));
-                    let found = descendants.iter().copied().filter(|&d| {
-                        let e = &tree.els[d];
-                        !e.removed && if by_type { e.ty == t } else { e.name == *t }
-                    });
+                    let found: Vec<Id> = if matches!(rule.select, Select::ByType(..)) {
+                        by_type.get(t.as_str()).cloned().unwrap_or_default()
+                    } else {
+                        descendants
+                            .iter()
+                            .copied()
+                            .filter(|&d| tree.els[d].name == *t)
+                            .collect()
+                    };
+                    let found = found.into_iter().filter(|&d| !tree.els[d].removed);
                     match n {
                         None => found.collect(),
                         Some(n) => found.flat_map(|d| children_named(tree, d, n)).collect(),
