@@ -416,7 +416,8 @@ impl<'a> Builder<'_, 'a> {
                     continue;
                 }
                 self.tree.by_key.insert(tape_key(&item), el);
-                let sub = format!("{path}.{base}");
+                // Only built where an object is entered or an error named (not per value).
+                let sub = || format!("{path}.{base}");
                 if ext {
                     // The `_name` object's members are the primitive's id and extensions.
                     if !is_primitive(child_ty) {
@@ -424,7 +425,7 @@ impl<'a> Builder<'_, 'a> {
                             "'{k}' at {path}: only primitive elements have a '_' sibling"
                         )));
                     }
-                    self.object(el, item, child_ty, &sub)?;
+                    self.object(el, item, child_ty, &sub())?;
                     continue;
                 }
                 if item.is_object() {
@@ -435,14 +436,14 @@ impl<'a> Builder<'_, 'a> {
                         self.resources.push((el, item));
                         self.object(el, item, rt, rt)?;
                     } else {
-                        self.object(el, item, child_ty, &sub)?;
+                        self.object(el, item, child_ty, &sub())?;
                     }
                 } else if let Some(s) = item.into_string() {
                     self.tree.els[el].value = Some(Prim::Str(s.to_string()));
                 } else if let Some(b) = item.as_bool() {
                     self.tree.els[el].value = Some(Prim::Raw(b.to_string()));
                 } else if item.is_array() {
-                    return Err(DeidError::Invalid(format!("nested array at {sub}")));
+                    return Err(DeidError::Invalid(format!("nested array at {}", sub())));
                 } else {
                     let n = self.number();
                     self.tree.els[el].value = Some(Prim::Raw(n));
