@@ -9,6 +9,7 @@ pub mod auth;
 pub mod batch;
 pub mod cli;
 pub mod config;
+pub mod deid;
 pub mod doctor;
 pub mod exit;
 pub mod fhir;

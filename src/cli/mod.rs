@@ -3,6 +3,7 @@
 //! turns them into checked settings, runs, prints, and returns the exit code. `main` only
 //! calls [`main`].
 
+mod deid;
 mod doctor;
 mod fhirpath;
 mod parquet;
@@ -66,6 +67,8 @@ enum Command {
     View(view::ViewArgs),
     /// Work with Parquet datasets: `to-ndjson` rebuilds NDJSON from a `schema = "resource"` dataset.
     Parquet(parquet::ParquetArgs),
+    /// De-identify NDJSON or .json files with a Microsoft anonymizer configuration.
+    Deid(deid::DeidArgs),
 }
 
 fn env_lookup(k: &str) -> Option<String> {
@@ -138,5 +141,6 @@ pub fn main() -> i32 {
         Command::Fhirpath(args) => fhirpath::run(args),
         Command::View(args) => view::run(args),
         Command::Parquet(args) => parquet::run(args),
+        Command::Deid(args) => deid::run(args),
     }
 }

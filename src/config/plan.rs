@@ -42,6 +42,8 @@ pub struct Plan {
     pub storage: StorageConfig,
     /// `[transform]`, shared by every worker.
     pub transform: Option<Arc<TransformPlan>>,
+    /// `[deidentify]`: the loaded configuration (and its file), shared by every worker.
+    pub deidentify: Option<(PathBuf, Arc<crate::deid::Deidentifier>)>,
 }
 
 /// Checked source.
@@ -848,8 +850,32 @@ pub(crate) fn check(
         None => None,
     };
 
+    let deidentify = match &raw.deidentify {
+        Some(d) => {
+            let path = {
+                let p = Path::new(&d.config);
+                match (p.is_relative(), file.parent()) {
+                    (true, Some(dir)) => dir.join(p),
+                    _ => p.to_path_buf(),
+                }
+            };
+            match crate::deid::Deidentifier::from_file(&path) {
+                Ok(x) => Some((path, Arc::new(x))),
+                Err(e) => {
+                    return Err(ctx.err(
+                        &["deidentify", "config"],
+                        e.to_string(),
+                        "give a Microsoft anonymizer configuration, e.g. deid/safe-harbor.json (relative to this file)",
+                    ))
+                }
+            }
+        }
+        None => None,
+    };
+
     Ok(Plan {
         transform,
+        deidentify,
         name: p.name.clone(),
         file: file.to_path_buf(),
         threads,
@@ -952,6 +978,14 @@ impl fmt::Display for Plan {
         )?;
         if let Some(t) = &self.transform {
             write!(f, "{t}")?;
+        }
+        if let Some((p, d)) = &self.deidentify {
+            writeln!(
+                f,
+                "  deidentify: {} rules from {}",
+                d.rule_count(),
+                p.display()
+            )?;
         }
         for s in &self.sinks {
             match &s.kind {

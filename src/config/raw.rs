@@ -28,6 +28,9 @@ pub struct RawPipeline {
     pub validate: ValidateSection,
     /// `[transform]`: unbundle, filter, de-duplicate and edit resources (after the checks).
     pub transform: Option<TransformConfig>,
+    /// `[deidentify]`: de-identify every resource with a Microsoft anonymizer configuration
+    /// (after the checks and the transform, before the sinks).
+    pub deidentify: Option<crate::deid::config::DeidentifyConfig>,
     /// `[sinks.<name>]`: where resources go; one or more.
     #[serde(default)]
     pub sinks: BTreeMap<String, RawSink>,

@@ -92,6 +92,8 @@ const FUNCTIONS: &[(&str, usize, usize)] = &[
     ("truncate", 0, 0),
     ("children", 0, 0),
     ("descendants", 0, 0),
+    ("nodesByType", 1, 1),
+    ("nodesByName", 1, 1),
     ("trace", 1, 2),
     ("now", 0, 0),
     ("today", 0, 0),
@@ -446,6 +448,16 @@ pub fn call<'a>(
             }
             total
         }
+        "nodesByType" | "nodesByName" => {
+            if !ctx.env.anonymizer_functions() {
+                return err(
+                    pos,
+                    format!("{name}() is an anonymizer extension, not FHIRPath; it is only available in de-identification rules"),
+                );
+            }
+            let key = str_arg(0)?.unwrap_or_default();
+            nodes_by(ctx, input, name == "nodesByType", &key)
+        }
         "children" | "descendants" => {
             let mut out = Vec::new();
             let mut frontier = input;
@@ -635,6 +647,33 @@ pub fn call<'a>(
         }
         _ => return scalar(ctx, name, input, args, focus, fr, pos),
     })
+}
+
+/// The anonymizer's `nodesByType(t)` / `nodesByName(n)`: the input and its descendants, not
+/// entering contained or bundled resources, whose FHIR type is `t` / that are named `n`.
+fn nodes_by<'a>(ctx: &Ctx<'a, '_>, input: Items<'a>, by_type: bool, key: &str) -> Items<'a> {
+    let is_resource = |it: &Item<'a>| {
+        it.object()
+            .and_then(|o| o.get("resourceType"))
+            .is_some_and(|t| t.is_str())
+    };
+    let mut out = Vec::new();
+    let mut stack: Vec<Item<'a>> = input.into_iter().rev().collect();
+    while let Some(it) = stack.pop() {
+        if by_type {
+            if let Item::Node(n) = &it {
+                if n.ty == key {
+                    out.push(it.clone());
+                }
+            }
+        } else {
+            ctx.children(&it, key, &mut out);
+        }
+        let mut kids = Vec::new();
+        children_of(ctx, &it, &mut kids);
+        stack.extend(kids.into_iter().filter(|k| !is_resource(k)).rev());
+    }
+    out
 }
 
 fn children_of<'a>(ctx: &Ctx<'a, '_>, it: &Item<'a>, out: &mut Items<'a>) {

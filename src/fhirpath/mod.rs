@@ -24,7 +24,7 @@ pub use decimal::Decimal;
 pub use error::{EvalError, ParseError, VarError};
 pub use r4::R4TypeInfo;
 pub use temporal::{Kind as TemporalKind, Temporal};
-pub use types::{Fallback, TypeInfo};
+pub use types::{Fallback, TypeInfo, PRIMITIVES as PRIMITIVE_TYPES};
 pub use value::{to_json, Item, Items, Json, Node};
 
 /// A compiled expression.
@@ -155,12 +155,36 @@ impl Expression {
     }
 }
 
+impl Expression {
+    /// Evaluates with `item` as `$this` and `%context` (an element rather than a resource,
+    /// e.g. a primitive with its FHIR type, as the anonymizer's `generalize` cases need).
+    pub fn evaluate_on_item<'a>(
+        &self,
+        item: Item<'a>,
+        types: &dyn TypeInfo,
+        env: &Env<'a>,
+    ) -> Result<Items<'a>, EvalError> {
+        let ctx = eval::Ctx {
+            root: item.clone(),
+            types,
+            env,
+        };
+        let frame = eval::Frame {
+            this: Some(&item),
+            index: 0,
+            total: None,
+        };
+        ctx.eval(&self.tree, std::slice::from_ref(&item), frame)
+    }
+}
+
 /// User variables for [`Expression::evaluate_with_env`]: `%name` → a collection (strings,
 /// numbers, nodes of a resource, ...), besides the built-in `%resource`, `%context`,
 /// `%rootResource`, `%ucum`, `%sct`, `%loinc`, `%vs-*` and `%ext-*`, which cannot be redefined.
 #[derive(Debug, Clone, Default)]
 pub struct Env<'a> {
     vars: Vec<(String, Items<'a>)>,
+    anonymizer: bool,
 }
 
 impl<'a> Env<'a> {
@@ -198,6 +222,18 @@ impl<'a> Env<'a> {
     /// Defines `%name` as one string.
     pub fn set_str(&mut self, name: &str, value: &str) -> Result<&mut Self, VarError> {
         self.set(name, vec![Item::Str(value.to_string().into())])
+    }
+
+    /// Enables the Microsoft FHIR anonymizer's extension functions `nodesByType('T')` and
+    /// `nodesByName('n')` (used by de-identification rules); without it they are errors.
+    pub fn with_anonymizer_functions(mut self) -> Self {
+        self.anonymizer = true;
+        self
+    }
+
+    /// Whether the anonymizer's extension functions are enabled.
+    pub fn anonymizer_functions(&self) -> bool {
+        self.anonymizer
     }
 
     /// The value of `%name`, if defined.

@@ -192,6 +192,8 @@ struct Tally {
     rejected: Vec<u64>,
     filtered: Vec<u64>,
     filtered_by: Vec<[u64; 3]>,
+    /// Records that went through `[deidentify]`.
+    deidentified: Vec<u64>,
     /// Non-blank lines, as the workers counted them.
     lines: u64,
     /// Non-blank lines per source file index (export manifests check their counts).
@@ -215,6 +217,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> RunReport {
         totals: Counts::default(),
         blank_lines: 0,
         types: BTreeMap::new(),
+        deidentified: BTreeMap::new(),
         sinks: BTreeMap::new(),
         bytes: BytesReport::default(),
         dedupe: None,
@@ -410,6 +413,11 @@ fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(),
             }
             report.totals.add(&c);
             report.types.insert(type_key(slot), c);
+            if tally.deidentified[slot] > 0 {
+                report
+                    .deidentified
+                    .insert(type_key(slot), tally.deidentified[slot]);
+            }
         }
     }
     // Every resource written passed dedupe as its key's winner; fewer or more means the
@@ -641,7 +649,8 @@ fn pump(
                         ps.spawn(move |_| {
                             let mut checker = Checker::new(types)
                                 .with_level(level)
-                                .with_transform(transform);
+                                .with_transform(transform)
+                                .with_deidentify(plan.deidentify.as_ref().map(|(_, d)| d.clone()));
                             for chunk in rx.iter() {
                                 let t = Instant::now();
                                 let batch = checker.check(chunk);
@@ -694,6 +703,7 @@ fn pump(
             rejected: vec![0; TYPE_SLOTS],
             filtered: vec![0; TYPE_SLOTS],
             filtered_by: vec![[0; 3]; TYPE_SLOTS],
+            deidentified: vec![0; TYPE_SLOTS],
             lines: 0,
             file_lines: Vec::new(),
             blank_lines: 0,
@@ -713,6 +723,9 @@ fn pump(
                         None => tally.read[slot] += 1,
                     }
                     tally.dispatched[slot] += 1;
+                    if plan.deidentify.is_some() {
+                        tally.deidentified[slot] += 1;
+                    }
                 }
                 for r in &batch.rejects {
                     let slot = r.type_idx.map(usize::from).unwrap_or(UNKNOWN_TYPE_SLOT);

@@ -152,6 +152,9 @@ pub struct RunReport {
     pub blank_lines: u64,
     /// Counts per resource type (`_unknown` for lines whose type could not be read).
     pub types: BTreeMap<String, Counts>,
+    /// Resources de-identified by `[deidentify]`, per type (absent without the stage).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub deidentified: BTreeMap<String, u64>,
     /// Outputs by sink name (`dead_letter` for the dead-letter output).
     pub sinks: BTreeMap<String, SinkReport>,
     /// Input volume.
@@ -230,6 +233,12 @@ impl RunReport {
             s.push_str(&format!(
                 "filtered by reason: type {}, where {}, duplicate {}\n",
                 c.filtered_by.types, c.filtered_by.where_, c.filtered_by.duplicate
+            ));
+        }
+        if !self.deidentified.is_empty() {
+            s.push_str(&format!(
+                "de-identified: {} resources\n",
+                self.deidentified.values().sum::<u64>()
             ));
         }
         if let Some(d) = &self.dedupe {

@@ -21,6 +21,7 @@ pub struct Checker {
     keep: Option<Vec<bool>>,
     validator: Option<Validator>,
     transform: Option<Transformer>,
+    deid: Option<std::sync::Arc<crate::deid::Deidentifier>>,
     scratch: Vec<u8>,
     buffers: Buffers,
     tape: Option<Tape<'static>>,
@@ -79,6 +80,7 @@ impl Checker {
             keep,
             validator: None,
             transform: None,
+            deid: None,
             scratch: Vec::new(),
             buffers: Buffers::new(64 * 1024),
             tape: Some(Tape::null().reset()),
@@ -97,6 +99,12 @@ impl Checker {
     /// Runs the `[transform]` stage on every resource that passed the checks.
     pub fn with_transform(mut self, t: Option<Transformer>) -> Self {
         self.transform = t;
+        self
+    }
+
+    /// Runs the `[deidentify]` stage on every resource that passed (after the transform).
+    pub fn with_deidentify(mut self, d: Option<std::sync::Arc<crate::deid::Deidentifier>>) -> Self {
+        self.deid = d;
         self
     }
 
@@ -176,6 +184,9 @@ impl Checker {
         batch.rejects.sort_by_key(|r| r.line);
         if let Some(t) = self.transform.as_mut() {
             t.finish(&mut batch, &mut data);
+        }
+        if let Some(d) = &self.deid {
+            crate::deid::deidentify_batch(d, &mut batch, &mut data);
         }
         batch.data = data;
         batch

@@ -1,0 +1,321 @@
+//! The value transformations of the anonymizer methods, on plain strings: partial dates and the
+//! age-over-89 rule, date shifting with the reference's offset derivation, ZIP codes, the id
+//! part of references for cryptoHash, HMAC-SHA256, AES-CBC encryption. No tree here.
+
+use aes::cipher::{block_padding::Pkcs7, BlockEncryptMut, KeyIvInit};
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::sync::OnceLock;
+
+/// A civil date (year, month, day).
+pub type Ymd = (i64, u32, u32);
+
+/// Today's date in UTC from the system clock.
+pub fn today_utc() -> Ymd {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    civil_from_days(secs.div_euclid(86_400))
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+pub fn days_from_civil((y, m, d): Ymd) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The civil date of a day number.
+pub fn civil_from_days(z: i64) -> Ymd {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// A FHIR date or dateTime split the way the anonymizer's regexes split it.
+#[derive(Debug, PartialEq)]
+pub struct DateParts<'s> {
+    /// The year text.
+    pub year: &'s str,
+    /// Month, if given.
+    pub month: Option<u32>,
+    /// Day, if given.
+    pub day: Option<u32>,
+    /// `T` + time + zone, when the value has a complete time with a zone (the dateTime regex's
+    /// group 8); a time without zone is dropped by date shifting, as in the reference.
+    pub time: Option<&'s str>,
+}
+
+fn two(s: &str, at: usize) -> Option<u32> {
+    let b = s.as_bytes().get(at..at + 2)?;
+    if b.iter().all(u8::is_ascii_digit) {
+        Some(((b[0] - b'0') * 10 + (b[1] - b'0')) as u32)
+    } else {
+        None
+    }
+}
+
+/// Splits `s`; `None` when it does not start with a 4-digit year.
+pub fn date_parts(s: &str) -> Option<DateParts<'_>> {
+    let b = s.as_bytes();
+    if b.len() < 4 || !b[..4].iter().all(u8::is_ascii_digit) || &s[..4] == "0000" {
+        return None;
+    }
+    let mut p = DateParts {
+        year: &s[..4],
+        month: None,
+        day: None,
+        time: None,
+    };
+    if b.get(4) == Some(&b'-') {
+        if let Some(m) = two(s, 5).filter(|m| (1..=12).contains(m)) {
+            p.month = Some(m);
+            if b.get(7) == Some(&b'-') {
+                if let Some(d) = two(s, 8).filter(|d| (1..=31).contains(d)) {
+                    p.day = Some(d);
+                    let rest = &s[10..];
+                    if valid_time_with_zone(rest) {
+                        p.time = Some(rest);
+                    }
+                }
+            }
+        }
+    }
+    Some(p)
+}
+
+fn valid_time_with_zone(t: &str) -> bool {
+    let Some(r) = t.strip_prefix('T') else {
+        return false;
+    };
+    let b = r.as_bytes();
+    if b.len() < 8
+        || two(r, 0).is_none_or(|h| h > 23)
+        || b[2] != b':'
+        || two(r, 3).is_none_or(|m| m > 59)
+        || b[5] != b':'
+        || two(r, 6).is_none_or(|s| s > 60)
+    {
+        return false;
+    }
+    let mut i = 8;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let s = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == s {
+            return false;
+        }
+    }
+    let zone = &r[i..];
+    zone == "Z"
+        || (zone.len() == 6
+            && (zone.starts_with('+') || zone.starts_with('-'))
+            && zone.as_bytes()[3] == b':'
+            && two(zone, 1).is_some_and(|h| h <= 14)
+            && two(zone, 4).is_some_and(|m| m <= 59))
+}
+
+/// The anonymizer's age test: would someone born on this date be over 89 on `today`?
+pub fn age_over_89(p: &DateParts<'_>, today: Ymd) -> bool {
+    let year: i64 = p.year.parse().unwrap_or(0);
+    let (m, d) = (p.month.unwrap_or(1), p.day.unwrap_or(1));
+    let age = today.0 - year - i64::from(today.1 < m || (today.1 == m && today.2 < d));
+    age > 89
+}
+
+/// redact of a date/dateTime/instant with partial dates: the year, or nothing when over 89.
+/// `None` from the outer option means "leave as is" (the value has no year).
+pub fn redact_date(s: &str, partial: bool, today: Ymd) -> Option<Option<String>> {
+    if !partial {
+        return Some(None);
+    }
+    let p = date_parts(s)?;
+    Some(if age_over_89(&p, today) {
+        None
+    } else {
+        Some(p.year.to_string())
+    })
+}
+
+/// The reference's offset: `(offset × 131 + byte) mod 101` over the UTF-8 bytes of
+/// `prefix + key`, minus 50 (so −50..=50 days).
+pub fn date_shift_offset(prefix: &str, key: &str) -> i64 {
+    let mut offset: i64 = 0;
+    for b in prefix.bytes().chain(key.bytes()) {
+        offset = (offset * 131 + i64::from(b)) % 101;
+    }
+    offset - 50
+}
+
+/// Shifts a date by `offset` days; a time with zone keeps its zone and has its digits zeroed.
+/// `None` when the value is not shiftable (no day, or over 89: the caller redacts instead).
+pub fn shift_date(s: &str, offset: i64, today: Ymd) -> Option<String> {
+    let p = date_parts(s)?;
+    let (m, d) = (p.month?, p.day?);
+    if age_over_89(&p, today) {
+        return None;
+    }
+    let y: i64 = p.year.parse().ok()?;
+    let (ny, nm, nd) = civil_from_days(days_from_civil((y, m, d)) + offset);
+    let mut out = format!("{ny:04}-{nm:02}-{nd:02}");
+    if let Some(t) = p.time {
+        // Zero the digits of hh:mm:ss(.fff), keep the zone.
+        let zone_at = t[1..].find(['Z', '+', '-']).map_or(t.len(), |i| i + 1);
+        out.push('T');
+        out.extend(
+            t[1..zone_at]
+                .chars()
+                .map(|c| if c.is_ascii_digit() { '0' } else { c }),
+        );
+        out.push_str(&t[zone_at..]);
+    }
+    Some(out)
+}
+
+/// redact of a postal code with partial ZIP codes: restricted areas all zeros, others the first
+/// three characters and zeros for the remaining digits.
+pub fn partial_zip(s: &str, restricted: &[String]) -> String {
+    if restricted.iter().any(|r| s.starts_with(r.as_str())) {
+        return s
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '0' } else { c })
+            .collect();
+    }
+    if s.chars().count() >= 3 {
+        let head: String = s.chars().take(3).collect();
+        let tail: String = s
+            .chars()
+            .skip(3)
+            .map(|c| if c.is_ascii_digit() { '0' } else { c })
+            .collect();
+        return head + &tail;
+    }
+    s.to_string()
+}
+
+/// HMAC-SHA256 of `input` with `key`, lowercase hex.
+pub fn hmac_hex(input: &str, key: &str) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key.as_bytes()) else {
+        return String::new(); // HMAC accepts keys of any length
+    };
+    mac.update(input.as_bytes());
+    let bytes = mac.finalize().into_bytes();
+    let mut out = String::with_capacity(64);
+    for b in bytes {
+        out.push(char::from(b"0123456789abcdef"[(b >> 4) as usize]));
+        out.push(char::from(b"0123456789abcdef"[(b & 15) as usize]));
+    }
+    out
+}
+
+fn literal_reference() -> &'static regex::Regex {
+    static RE: OnceLock<regex::Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        let types = crate::fhir::RESOURCE_TYPES.join("|");
+        regex::Regex::new(&format!(
+            r"^(?P<prefix>((http|https)://([A-Za-z0-9\\/\.:%$])*)?({types})/)(?P<id>[A-Za-z0-9\-\.]{{1,64}})(?P<suffix>/_history/[A-Za-z0-9\-\.]{{1,64}})?$"
+        ))
+        .expect("reference regex")
+    })
+}
+
+/// The reference's `TransformReferenceId`: applies `f` to the id part of a literal reference
+/// (`Patient/123`, an absolute URL, `urn:oid:`, `urn:uuid:`, `#contained`), or to the whole
+/// value when it has no id part.
+pub fn transform_reference_id(reference: &str, f: impl Fn(&str) -> String) -> String {
+    if let Some(internal) = reference.strip_prefix('#') {
+        return format!("#{}", f(internal));
+    }
+    if let Some(c) = literal_reference().captures(reference) {
+        return format!(
+            "{}{}{}",
+            &c["prefix"],
+            f(&c["id"]),
+            c.name("suffix").map_or("", |m| m.as_str())
+        );
+    }
+    if let Some(id) = reference.strip_prefix("urn:oid:") {
+        let ok = id.split('.').count() > 1
+            && id.starts_with(['0', '1', '2'])
+            && id.split('.').all(|p| {
+                !p.is_empty()
+                    && p.bytes().all(|b| b.is_ascii_digit())
+                    && (p == "0" || !p.starts_with('0'))
+            })
+            && id.split('.').next().is_some_and(|p| p.len() == 1);
+        if ok {
+            return format!("urn:oid:{}", f(id));
+        }
+    }
+    if let Some(id) = reference.strip_prefix("urn:uuid:") {
+        let groups: Vec<&str> = id.split('-').collect();
+        let ok = groups.len() == 5
+            && groups
+                .iter()
+                .zip([8, 4, 4, 4, 12])
+                .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()));
+        if ok {
+            return format!("urn:uuid:{}", f(id));
+        }
+    }
+    f(reference)
+}
+
+/// AES-CBC with PKCS7 padding and a random IV, the IV prefixed, base64; the key is the UTF-8 of
+/// `key` (16, 24 or 32 bytes, checked when the configuration is loaded).
+pub fn encrypt(plain: &str, key: &str, iv: [u8; 16]) -> Option<String> {
+    let k = key.as_bytes();
+    let mut buf = vec![0u8; plain.len() + 16];
+    buf[..plain.len()].copy_from_slice(plain.as_bytes());
+    let ct_len = match k.len() {
+        16 => cbc::Encryptor::<aes::Aes128>::new_from_slices(k, &iv)
+            .ok()?
+            .encrypt_padded_mut::<Pkcs7>(&mut buf, plain.len())
+            .ok()?
+            .len(),
+        24 => cbc::Encryptor::<aes::Aes192>::new_from_slices(k, &iv)
+            .ok()?
+            .encrypt_padded_mut::<Pkcs7>(&mut buf, plain.len())
+            .ok()?
+            .len(),
+        32 => cbc::Encryptor::<aes::Aes256>::new_from_slices(k, &iv)
+            .ok()?
+            .encrypt_padded_mut::<Pkcs7>(&mut buf, plain.len())
+            .ok()?
+            .len(),
+        _ => return None,
+    };
+    let mut out = iv.to_vec();
+    out.extend_from_slice(&buf[..ct_len]);
+    Some(base64::engine::general_purpose::STANDARD.encode(out))
+}
+
+/// A random IV from the operating system.
+pub fn random_iv() -> [u8; 16] {
+    let mut iv = [0u8; 16];
+    if getrandom::getrandom(&mut iv).is_err() {
+        // No OS randomness: fall back to a per-process generator (still unique per value).
+        for b in &mut iv {
+            *b = fastrand::u8(..);
+        }
+    }
+    iv
+}
+
+#[cfg(test)]
+mod tests;

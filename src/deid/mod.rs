@@ -1,0 +1,1126 @@
+//! De-identification with Microsoft FHIR anonymizer rules (issue 6): the configuration format
+//! read unchanged (`config`), the editable element tree (`tree`), the methods' value
+//! transformations (`methods`) and here the engine that applies the rules to one resource with
+//! the reference's semantics: rules in order per resource (contained and bundled resources are
+//! processed as resources of their own), the first rule that touches a node wins, `keep`
+//! shields a subtree, emptied nodes are pruned, and `meta.security` labels record what was done.
+//!
+//! Free text (`text.div`, `Annotation.text`, `text/plain` attachments) is where the PHI text
+//! recognizer (`src/phi/`, built separately) plugs in: see [`FreeTextHook`].
+
+pub mod config;
+mod error;
+pub mod methods;
+mod stage;
+pub mod tree;
+
+pub use stage::deidentify_batch;
+
+pub use config::{DateShiftScope, Parameters, Secret};
+pub use error::{ConfigError, DeidError};
+
+use crate::fhirpath::{Env, Expression, Item, R4TypeInfo, TypeInfo};
+use methods::Ymd;
+use simd_json::prelude::*;
+use tree::{is_primitive, El, Id, Prim, Tree};
+
+/// What was done to a resource, as the anonymizer's process records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ops(u8);
+
+impl Ops {
+    /// redact removed a value.
+    pub const REDACT: Ops = Ops(1);
+    /// partial redact (ZIP code) kept part of a value.
+    pub const ABSTRACT: Ops = Ops(2);
+    /// cryptoHash.
+    pub const CRYPTO_HASH: Ops = Ops(4);
+    /// encrypt.
+    pub const ENCRYPT: Ops = Ops(8);
+    /// dateShift, perturb.
+    pub const PERTURB: Ops = Ops(16);
+    /// substitute.
+    pub const SUBSTITUTE: Ops = Ops(32);
+    /// generalize.
+    pub const GENERALIZE: Ops = Ops(64);
+
+    /// Whether every flag of `o` is set.
+    pub fn has(self, o: Ops) -> bool {
+        self.0 & o.0 == o.0 && o.0 != 0
+    }
+    /// Whether nothing was done.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl std::ops::BitOrAssign for Ops {
+    fn bitor_assign(&mut self, o: Ops) {
+        self.0 |= o.0;
+    }
+}
+
+const OBS: &str = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue";
+
+/// The labels, in the order the reference adds them: (flag, system, code, display).
+const LABELS: [(Ops, Option<&str>, &str, &str); 7] = [
+    (Ops::REDACT, Some(OBS), "REDACTED", "redacted"),
+    (Ops::ABSTRACT, Some(OBS), "ABSTRED", "abstracted"),
+    (
+        Ops::CRYPTO_HASH,
+        Some(OBS),
+        "CRYTOHASH",
+        "cryptographic hash function",
+    ),
+    (
+        Ops::ENCRYPT,
+        None,
+        "ENCRYPT",
+        "exact value is transformed into ciphertext",
+    ),
+    (
+        Ops::PERTURB,
+        None,
+        "PERTURBED",
+        "exact value is replaced with another exact value",
+    ),
+    (
+        Ops::SUBSTITUTE,
+        None,
+        "SUBSTITUTED",
+        "exact value is replaced with a predefined value",
+    ),
+    (
+        Ops::GENERALIZE,
+        None,
+        "GENERALIZED",
+        "exact value is replaced with a general value",
+    ),
+];
+
+/// Where free-text fields are handed to the PHI text recognizer (`src/phi/`, merged
+/// separately): after the rules, called for every `Narrative.div`, `Annotation.text` and
+/// `text/plain` `Attachment.data` (base64-decoded, re-encoded after) that no rule removed, with
+/// the resource type; returns the replacement text, or `None` to leave it. Set
+/// [`Deidentifier::free_text`] to enable; `None` (the default) until the recognizer is wired.
+pub type FreeTextHook = dyn Fn(&str, &str) -> Option<String> + Send + Sync;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Keep,
+    Redact,
+    DateShift,
+    CryptoHash,
+    Encrypt,
+    Substitute,
+    Perturb,
+    Generalize,
+}
+
+#[derive(Debug, Clone)]
+enum Select {
+    /// `nodesByType('T')` / `nodesByType('T').name` (the reference's fast path).
+    ByType(String, Option<String>),
+    /// `nodesByName('n')` / `nodesByName('n').name`.
+    ByName(String, Option<String>),
+    /// The path is just the resource type (`Resource`, `Patient`): the resource itself.
+    Resource,
+    /// Any other FHIRPath, evaluated on the resource.
+    Path(Expression),
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    path: String,
+    resource_type: String,
+    select: Select,
+    method: Method,
+    replace_with: Option<serde_json::Value>,
+    cases: Vec<(Expression, Expression)>,
+    other_values_keep: bool,
+    span: f64,
+    proportional: bool,
+    round_to: u32,
+}
+
+/// A loaded configuration, ready to de-identify resources (`Send + Sync`).
+pub struct Deidentifier {
+    rules: Vec<Rule>,
+    params: Parameters,
+    skip_errors: bool,
+    types: R4TypeInfo,
+    today: Ymd,
+    /// The free-text hook (see [`FreeTextHook`]).
+    pub free_text: Option<Box<FreeTextHook>>,
+}
+
+impl std::fmt::Debug for Deidentifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deidentifier")
+            .field("rules", &self.rules.len())
+            .field("params", &self.params)
+            .finish()
+    }
+}
+
+/// One de-identified resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    /// The resource as compact JSON.
+    pub json: Vec<u8>,
+    /// The resource type.
+    pub resource_type: &'static str,
+    /// What was done (across contained and bundled resources).
+    pub ops: Ops,
+    /// A processing error was skipped (`processingErrors = "skip"`): `json` is the empty
+    /// resource with the REDACTED label.
+    pub skipped: Option<String>,
+}
+
+fn split_selector(path: &str, func: &str) -> Option<(String, Option<String>)> {
+    let rest = path.strip_prefix(func)?.strip_prefix('(')?;
+    let q = rest.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+    let rest = &rest[1..];
+    let end = rest.find(q)?;
+    let key = &rest[..end];
+    let tail = rest[end + 1..].strip_prefix(')')?;
+    let alnum = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric());
+    if !alnum(key) {
+        return None;
+    }
+    match tail {
+        "" => Some((key.to_string(), None)),
+        t => {
+            let name = t.strip_prefix('.')?;
+            alnum(name).then(|| (key.to_string(), Some(name.to_string())))
+        }
+    }
+}
+
+impl Deidentifier {
+    /// Loads a configuration file.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_str(&path.display().to_string(), &text, &|v| {
+            std::env::var(v).ok()
+        })
+    }
+
+    /// Loads a configuration from its text; `name` is used in errors, `env` resolves variables.
+    pub fn from_str(
+        name: &str,
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let raw = config::parse_raw(name, text)?;
+        let invalid = |message: String| ConfigError::Invalid {
+            path: name.to_string(),
+            message,
+        };
+        match raw.fhir_version.as_deref() {
+            None | Some("") | Some("R4") | Some("r4") => {}
+            Some(v) => {
+                return Err(invalid(format!(
+                    "fhirVersion is '{v}'; fhirpipe reads R4 (use \"R4\" or \"\")"
+                )))
+            }
+        }
+        let skip_errors = match raw
+            .processing_errors
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+        {
+            None => false,
+            Some(s) if s == "raise" => false,
+            Some(s) if s == "skip" => true,
+            Some(s) => {
+                return Err(invalid(format!(
+                    "processingErrors is '{s}'; use raise or skip"
+                )))
+            }
+        };
+        let params = Parameters::from_raw(name, raw.parameters.unwrap_or_default(), env)?;
+        let mut rules = Vec::new();
+        for (i, r) in raw.fhir_path_rules.into_iter().enumerate() {
+            let at = format!("fhirPathRules[{i}] (path {:?})", r.path);
+            let method = match r.method.to_ascii_lowercase().as_str() {
+                "keep" => Method::Keep,
+                "redact" => Method::Redact,
+                "dateshift" => Method::DateShift,
+                "cryptohash" => Method::CryptoHash,
+                "encrypt" => Method::Encrypt,
+                "substitute" => Method::Substitute,
+                "perturb" => Method::Perturb,
+                "generalize" => Method::Generalize,
+                m => {
+                    return Err(invalid(format!(
+                        "{at}: unknown method '{m}'; use keep, redact, dateShift, cryptoHash, encrypt, substitute, perturb or generalize"
+                    )))
+                }
+            };
+            // `Patient.x` → resource type `Patient`, expression `x` (the reference's split).
+            let path = r.path.trim().to_string();
+            let (resource_type, expr) = match path.chars().next() {
+                Some(c) if c.is_ascii_uppercase() => {
+                    let end = path
+                        .find(|c: char| !c.is_ascii_alphabetic())
+                        .unwrap_or(path.len());
+                    let rest = path[end..].strip_prefix('.').unwrap_or(&path[end..]);
+                    (path[..end].to_string(), rest.to_string())
+                }
+                _ => (String::new(), path.clone()),
+            };
+            let select =
+                if let Some((t, n)) = split_selector(&path, "nodesByType") {
+                    Select::ByType(t, n)
+                } else if let Some((t, n)) = split_selector(&path, "nodesByName") {
+                    Select::ByName(t, n)
+                } else if expr.is_empty() {
+                    Select::Resource
+                } else {
+                    Select::Path(Expression::parse(&expr).map_err(|e| {
+                        invalid(format!("{at}: the path is not valid FHIRPath: {e}"))
+                    })?)
+                };
+            let mut cases = Vec::new();
+            if method == Method::Generalize {
+                let Some(c) = &r.cases else {
+                    return Err(invalid(format!("{at}: generalize needs \"cases\"")));
+                };
+                for (k, v) in &c.0 {
+                    let ck = Expression::parse(k)
+                        .map_err(|e| invalid(format!("{at}: case condition {k:?}: {e}")))?;
+                    let cv = Expression::parse(v)
+                        .map_err(|e| invalid(format!("{at}: case value {v:?}: {e}")))?;
+                    cases.push((ck, cv));
+                }
+            }
+            let other_values_keep = match r.other_values.as_deref().map(str::to_ascii_lowercase) {
+                None => false,
+                Some(s) if s == "redact" => false,
+                Some(s) if s == "keep" => true,
+                Some(s) => {
+                    return Err(invalid(format!(
+                        "{at}: otherValues is '{s}'; use redact or keep"
+                    )))
+                }
+            };
+            let num = |v: &Option<serde_json::Value>| -> Option<f64> {
+                match v {
+                    Some(serde_json::Value::Number(n)) => n.as_f64(),
+                    Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+                    _ => None,
+                }
+            };
+            let (mut span, mut round_to) = (0.0, 2);
+            if method == Method::Perturb {
+                span = match num(&r.span) {
+                    Some(s) if s >= 0.0 => s,
+                    _ => {
+                        return Err(invalid(format!(
+                            "{at}: perturb needs \"span\", a number ≥ 0"
+                        )))
+                    }
+                };
+                if r.round_to.is_some() {
+                    round_to = match num(&r.round_to) {
+                        Some(n) if (0.0..=28.0).contains(&n) && n.fract() == 0.0 => n as u32,
+                        _ => {
+                            return Err(invalid(format!(
+                                "{at}: roundTo must be an integer from 0 to 28"
+                            )))
+                        }
+                    };
+                }
+            }
+            let proportional = match r.range_type.as_deref().map(str::to_ascii_lowercase) {
+                None => false,
+                Some(s) if s == "fixed" => false,
+                Some(s) if s == "proportional" => true,
+                Some(s) => {
+                    return Err(invalid(format!(
+                        "{at}: rangeType is '{s}'; use fixed or proportional"
+                    )))
+                }
+            };
+            if method == Method::Encrypt
+                && ![16, 24, 32].contains(&params.encrypt_key.expose().len())
+            {
+                return Err(invalid(format!(
+                    "{at}: encrypt needs parameters.encryptKey of 16, 24 or 32 bytes (AES-128/192/256); it has {} bytes",
+                    params.encrypt_key.expose().len()
+                )));
+            }
+            if method == Method::Substitute && r.replace_with.is_none() {
+                // The reference substitutes with an empty value; keep that.
+            }
+            rules.push(Rule {
+                path,
+                resource_type,
+                select,
+                method,
+                replace_with: r.replace_with,
+                cases,
+                other_values_keep,
+                span,
+                proportional,
+                round_to,
+            });
+        }
+        Ok(Deidentifier {
+            rules,
+            params,
+            skip_errors,
+            types: R4TypeInfo::new(),
+            today: methods::today_utc(),
+            free_text: None,
+        })
+    }
+
+    /// Sets the date "today" for the age-over-89 rule (tests).
+    pub fn with_today(mut self, today: Ymd) -> Self {
+        self.today = today;
+        self
+    }
+
+    /// How many rules the configuration has.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// The checked parameters (keys print as `***`).
+    pub fn parameters(&self) -> &Parameters {
+        &self.params
+    }
+
+    /// De-identifies one resource given as JSON text. `scope_prefix` is the file or folder
+    /// name when `dateShiftScope` is `file` or `folder` (ignored for `resource`).
+    pub fn deidentify(&self, text: &[u8], scope_prefix: &str) -> Result<Output, DeidError> {
+        let mut buf = text.to_vec();
+        let tape = simd_json::to_tape(&mut buf)
+            .map_err(|e| DeidError::Invalid(format!("invalid JSON: {e}")))?;
+        let root = tape.as_value();
+        if !root.is_object() {
+            return Err(DeidError::Invalid("not a JSON object".into()));
+        }
+        let (mut tree, resources) = Tree::build(root, text, &self.types)?;
+        let resource_type = tree.els[0].ty;
+        // With scope `resource` the prefix is the root resource's id as it is when the date
+        // is shifted (after an earlier cryptoHash rule, the hashed id), as in the reference.
+        let prefix = match self.params.date_shift_scope {
+            DateShiftScope::Resource => None,
+            _ => Some(scope_prefix.to_string()),
+        };
+        let mut run = Run {
+            d: self,
+            visited: Vec::new(),
+            prefix,
+        };
+        match run.visit(&mut tree, &resources, 0) {
+            Ok(ops) => {
+                if let Some(hook) = &self.free_text {
+                    free_text(&mut tree, hook.as_ref(), resource_type);
+                }
+                tree.prune(0);
+                let mut json = Vec::with_capacity(text.len());
+                tree.write(0, &mut json);
+                Ok(Output {
+                    json,
+                    resource_type,
+                    ops,
+                    skipped: None,
+                })
+            }
+            Err(DeidError::Processing(m)) if self.skip_errors => {
+                let mut json = Vec::new();
+                json.extend_from_slice(b"{\"resourceType\":");
+                tree::write_str(resource_type, &mut json);
+                json.extend_from_slice(
+                    format!(
+                        ",\"meta\":{{\"security\":[{{\"system\":\"{OBS}\",\"code\":\"REDACTED\",\"display\":\"redacted\"}}]}}}}"
+                    )
+                    .as_bytes(),
+                );
+                Ok(Output {
+                    json,
+                    resource_type,
+                    ops: Ops::REDACT,
+                    skipped: Some(m),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+struct Run<'d> {
+    d: &'d Deidentifier,
+    visited: Vec<bool>,
+    prefix: Option<String>,
+}
+
+impl Run<'_> {
+    fn is_visited(&self, id: Id) -> bool {
+        self.visited.get(id).copied().unwrap_or(false)
+    }
+
+    fn mark(&mut self, id: Id) {
+        if self.visited.len() <= id {
+            self.visited.resize(id + 1, false);
+        }
+        self.visited[id] = true;
+    }
+
+    /// Pre-order over resources: a resource's rules, then its contained/bundled resources;
+    /// their results count for the enclosing resource too; labels on non-contained ones.
+    fn visit<'a>(
+        &mut self,
+        tree: &mut Tree,
+        resources: &[(Id, crate::fhirpath::Json<'a>)],
+        id: Id,
+    ) -> Result<Ops, DeidError> {
+        let mut ops = Ops::default();
+        if tree.els[id].resource {
+            ops = self.process_resource(tree, resources, id)?;
+        }
+        for k in tree.els[id].kids.clone() {
+            if tree.els[k].removed {
+                continue;
+            }
+            ops |= self.visit(tree, resources, k)?;
+        }
+        if tree.els[id].resource && tree.els[id].name != "contained" && !ops.is_empty() {
+            add_labels(tree, id, ops);
+        }
+        Ok(ops)
+    }
+
+    fn process_resource<'a>(
+        &mut self,
+        tree: &mut Tree,
+        resources: &[(Id, crate::fhirpath::Json<'a>)],
+        res: Id,
+    ) -> Result<Ops, DeidError> {
+        let ty = tree.els[res].ty;
+        // The reference's per-resource lookups: descendants (not entering nested resources).
+        let mut descendants = Vec::new();
+        let mut stack: Vec<Id> = tree.els[res]
+            .kids
+            .as_slice()
+            .iter()
+            .rev()
+            .copied()
+            .collect();
+        while let Some(n) = stack.pop() {
+            if tree.els[n].resource || tree.els[n].removed {
+                continue;
+            }
+            descendants.push(n);
+            stack.extend(tree.els[n].kids.as_slice().iter().rev().copied());
+        }
+        // Descendants by FHIR type, once per resource (the reference's type cache).
+        let mut by_type: std::collections::HashMap<&'static str, Vec<Id>> =
+            std::collections::HashMap::new();
+        for &d in &descendants {
+            by_type.entry(tree.els[d].ty).or_default().push(d);
+        }
+        let json = resources.iter().find(|(i, _)| *i == res).map(|(_, j)| *j);
+        let mut ops = Ops::default();
+        for rule in &self.d.rules {
+            let applies = rule.resource_type.is_empty()
+                || rule.resource_type == ty
+                || rule.resource_type == "Resource"
+                || rule.resource_type == "DomainResource";
+            if !applies {
+                continue;
+            }
+            let matches: Vec<Id> = match &rule.select {
+                Select::ByType(t, n) | Select::ByName(t, n) => {
+                    let found: Vec<Id> = if matches!(rule.select, Select::ByType(..)) {
+                        by_type.get(t.as_str()).cloned().unwrap_or_default()
+                    } else {
+                        descendants
+                            .iter()
+                            .copied()
+                            .filter(|&d| tree.els[d].name == *t)
+                            .collect()
+                    };
+                    let found = found.into_iter().filter(|&d| !tree.els[d].removed);
+                    match n {
+                        None => found.collect(),
+                        Some(n) => found.flat_map(|d| children_named(tree, d, n)).collect(),
+                    }
+                }
+                Select::Resource => vec![res],
+                Select::Path(expr) => {
+                    let Some(json) = json else { continue };
+                    let env = Env::new().with_anonymizer_functions();
+                    let items = expr
+                        .evaluate_with_env(json, &self.d.types, &env)
+                        .map_err(|e| DeidError::Processing(format!("rule {:?}: {e}", rule.path)))?;
+                    items
+                        .iter()
+                        .filter_map(|it| match it {
+                            Item::Node(n) => tree.lookup(n.value, n.ext),
+                            _ => None,
+                        })
+                        .filter(|&i| !tree.els[i].removed)
+                        .collect()
+                }
+            };
+            for m in matches {
+                ops |= self.process_recursive(tree, m, rule)?;
+            }
+        }
+        Ok(ops)
+    }
+
+    fn process_recursive(
+        &mut self,
+        tree: &mut Tree,
+        id: Id,
+        rule: &Rule,
+    ) -> Result<Ops, DeidError> {
+        if self.is_visited(id) {
+            return Ok(Ops::default());
+        }
+        let mut ops = self.apply(tree, id, rule)?;
+        self.mark(id);
+        for k in tree.els[id].kids.clone() {
+            if tree.els[k].resource || tree.els[k].removed {
+                continue;
+            }
+            ops |= self.process_recursive(tree, k, rule)?;
+        }
+        Ok(ops)
+    }
+
+    fn apply(&mut self, tree: &mut Tree, id: Id, rule: &Rule) -> Result<Ops, DeidError> {
+        let p = &self.d.params;
+        let today = self.d.today;
+        let value = tree.els[id].value.as_ref().map(|v| v.text().to_string());
+        let non_empty = value.as_deref().filter(|v| !v.is_empty());
+        let ty = tree.els[id].ty;
+        Ok(match rule.method {
+            Method::Keep => Ops::default(),
+            Method::Redact => {
+                let Some(v) = non_empty else {
+                    return Ok(Ops::default());
+                };
+                self.redact(tree, id, v, today)
+            }
+            Method::DateShift => {
+                let Some(v) = non_empty else {
+                    return Ok(Ops::default());
+                };
+                if !matches!(ty, "date" | "dateTime" | "instant") {
+                    return Ok(Ops::default());
+                }
+                let offset = p.date_shift_fixed_offset.unwrap_or_else(|| {
+                    let prefix = match &self.prefix {
+                        Some(s) if !s.is_empty() => s.as_str(),
+                        _ => tree.resource_id(0),
+                    };
+                    methods::date_shift_offset(prefix, p.date_shift_key.expose())
+                });
+                match methods::shift_date(v, offset, today) {
+                    Some(s) => {
+                        tree.els[id].value = Some(Prim::Str(s));
+                        Ops::PERTURB
+                    }
+                    None => self.redact(tree, id, v, today),
+                }
+            }
+            Method::CryptoHash => {
+                let Some(v) = non_empty else {
+                    return Ok(Ops::default());
+                };
+                let key = p.crypto_hash_key.expose();
+                let parent_ty = tree.els[id].parent.map(|q| tree.els[q].ty);
+                let hashed = if tree.els[id].name == "reference" && parent_ty == Some("Reference") {
+                    methods::transform_reference_id(v, |s| methods::hmac_hex(s, key))
+                } else {
+                    methods::hmac_hex(v, key)
+                };
+                tree.els[id].value = Some(Prim::Str(hashed));
+                Ops::CRYPTO_HASH
+            }
+            Method::Encrypt => {
+                let Some(v) = non_empty else {
+                    return Ok(Ops::default());
+                };
+                let c = methods::encrypt(v, p.encrypt_key.expose(), methods::random_iv())
+                    .ok_or_else(|| DeidError::Processing("encryption failed".into()))?;
+                tree.els[id].value = Some(Prim::Str(c));
+                Ops::ENCRYPT
+            }
+            Method::Substitute => self.substitute(tree, id, rule)?,
+            Method::Perturb => self.perturb(tree, id, rule),
+            Method::Generalize => self.generalize(tree, id, rule)?,
+        })
+    }
+
+    fn redact(&self, tree: &mut Tree, id: Id, v: &str, today: Ymd) -> Ops {
+        let p = &self.d.params;
+        let e = &tree.els[id];
+        let parent_ty = e.parent.map(|q| tree.els[q].ty);
+        match e.ty {
+            "date" | "dateTime" | "instant" => {
+                if let Some(new) = methods::redact_date(v, p.partial_dates, today) {
+                    tree.els[id].value = new.map(Prim::Str);
+                }
+                Ops::REDACT
+            }
+            "decimal" if parent_ty == Some("Age") => {
+                let over = v.parse::<f64>().is_ok_and(|a| a > 89.0);
+                if !p.partial_ages || over {
+                    tree.els[id].value = None;
+                }
+                Ops::REDACT
+            }
+            _ if e.name == "postalCode" && p.partial_zip => {
+                tree.els[id].value = Some(Prim::Str(methods::partial_zip(v, &p.restricted_zip)));
+                Ops::ABSTRACT
+            }
+            _ => {
+                tree.els[id].value = None;
+                Ops::REDACT
+            }
+        }
+    }
+
+    fn perturb(&mut self, tree: &mut Tree, id: Id, rule: &Rule) -> Ops {
+        const NUMBERS: [&str; 4] = ["decimal", "integer", "positiveInt", "unsignedInt"];
+        const QUANTITIES: [&str; 8] = [
+            "Quantity",
+            "Age",
+            "Count",
+            "Duration",
+            "Distance",
+            "Money",
+            "SimpleQuantity",
+            "MoneyQuantity",
+        ];
+        let ty = tree.els[id].ty;
+        let target = if NUMBERS.contains(&ty) {
+            Some(id)
+        } else if QUANTITIES.contains(&ty) {
+            tree.kids_named(id, "value").first().copied()
+        } else {
+            None
+        };
+        let Some(t) = target else {
+            return Ops::default();
+        };
+        if self.is_visited(t) {
+            return Ops::default();
+        }
+        let Some(v) = tree.els[t]
+            .value
+            .as_ref()
+            .and_then(|v| v.text().parse::<f64>().ok())
+        else {
+            return Ops::default();
+        };
+        let tty = tree.els[t].ty;
+        let round_to = if tty == "decimal" { rule.round_to } else { 0 };
+        let span = if rule.proportional {
+            v * rule.span
+        } else {
+            rule.span
+        };
+        let noise = (fastrand::f64() - 0.5) * span;
+        let mut out = v + noise;
+        let scale = 10f64.powi(round_to as i32);
+        out = (out * scale).round() / scale;
+        if tty == "positiveInt" && out <= 0.0 {
+            out = 1.0;
+        }
+        if tty == "unsignedInt" && out < 0.0 {
+            out = 0.0;
+        }
+        tree.els[t].value = Some(Prim::Raw(format!("{out:.prec$}", prec = round_to as usize)));
+        // The reference marks the whole node's descendants as done.
+        let mut stack = tree.els[id].kids.clone();
+        while let Some(n) = stack.pop() {
+            self.mark(n);
+            stack.extend(tree.els[n].kids.iter().copied());
+        }
+        Ops::PERTURB
+    }
+
+    fn generalize(&mut self, tree: &mut Tree, id: Id, rule: &Rule) -> Result<Ops, DeidError> {
+        let ty = tree.els[id].ty;
+        if !is_primitive(ty) {
+            return Err(DeidError::Processing(format!(
+                "generalization is not applicable on the node with type {ty} (rule {:?}); only FHIR primitive nodes are",
+                rule.path
+            )));
+        }
+        let Some(value) = tree.els[id].value.clone() else {
+            return Ok(Ops::default());
+        };
+        let mut text = Vec::new();
+        match &value {
+            Prim::Str(s) => tree::write_str(s, &mut text),
+            Prim::Raw(s) => text.extend_from_slice(s.as_bytes()),
+        }
+        let raw = text.clone();
+        let tape = simd_json::to_tape(&mut text)
+            .map_err(|e| DeidError::Processing(format!("generalize: {e}")))?;
+        let json = tape.as_value();
+        let _ = raw;
+        let item = Item::node(json, ty);
+        let env = Env::new().with_anonymizer_functions();
+        for (cond, val) in &rule.cases {
+            let fail = |e: crate::fhirpath::EvalError| {
+                DeidError::Processing(format!(
+                    "generalize failed when processing case {:?} of rule {:?}: {e}",
+                    cond.source(),
+                    rule.path
+                ))
+            };
+            let r = cond
+                .evaluate_on_item(item.clone(), &self.d.types, &env)
+                .map_err(fail)?;
+            let hit = match r.as_slice() {
+                [] => false,
+                [one] => !matches!(&*one.prim(), Item::Bool(false)),
+                _ => true,
+            };
+            if hit {
+                let out = val
+                    .evaluate_on_item(item.clone(), &self.d.types, &env)
+                    .map_err(fail)?;
+                let new = out.first().and_then(scalar_text);
+                tree.els[id].value = new.map(|s| typed_prim(ty, s));
+                return Ok(Ops::GENERALIZE);
+            }
+        }
+        if !rule.other_values_keep {
+            tree.els[id].value = None;
+        }
+        Ok(Ops::GENERALIZE)
+    }
+
+    fn substitute(&mut self, tree: &mut Tree, id: Id, rule: &Rule) -> Result<Ops, DeidError> {
+        let ty = tree.els[id].ty;
+        let replacement = if is_primitive(ty) {
+            let v = match &rule.replace_with {
+                None | Some(serde_json::Value::Null) => None,
+                Some(serde_json::Value::String(s)) => Some(s.clone()),
+                Some(other) => Some(other.to_string()),
+            };
+            let r = tree.push(detached(String::new(), ty));
+            tree.els[r].value = v.map(|s| typed_prim(ty, s));
+            r
+        } else {
+            let empty = serde_json::Value::Object(Default::default());
+            let v = rule.replace_with.as_ref().unwrap_or(&empty);
+            let r = tree.push(detached(String::new(), ty));
+            self.materialize(tree, r, ty, v, &rule.path)?;
+            r
+        };
+        let mut keep = std::collections::HashSet::new();
+        self.keep_set(tree, id, &mut keep);
+        let ops = self.substitute_node(tree, id, replacement, &keep);
+        // Mark the substituted fragment as done.
+        let mut stack = vec![id];
+        while let Some(n) = stack.pop() {
+            self.mark(n);
+            stack.extend(tree.els[n].kids.iter().copied());
+        }
+        Ok(ops)
+    }
+
+    fn keep_set(&self, tree: &Tree, id: Id, keep: &mut std::collections::HashSet<Id>) -> bool {
+        let mut k = false;
+        for c in tree.live_kids(id) {
+            k |= self.keep_set(tree, c, keep);
+        }
+        if k || self.is_visited(id) {
+            keep.insert(id);
+            return true;
+        }
+        false
+    }
+
+    fn substitute_node(
+        &mut self,
+        tree: &mut Tree,
+        node: Id,
+        repl: Id,
+        keep: &std::collections::HashSet<Id>,
+    ) -> Ops {
+        if self.is_visited(node) {
+            return Ops::default();
+        }
+        let mut names: Vec<String> = Vec::new();
+        for c in tree.live_kids(repl) {
+            if !names.contains(&tree.els[c].name) {
+                names.push(tree.els[c].name.clone());
+            }
+        }
+        for name in &names {
+            let children = tree.kids_named(node, name);
+            let targets = tree.kids_named(repl, name);
+            let mut i = 0;
+            for child in children {
+                if self.is_visited(child) {
+                    i += 1;
+                } else if i < targets.len() {
+                    self.substitute_node(tree, child, targets[i], keep);
+                    i += 1;
+                } else if keep.contains(&child) {
+                    let dummy = tree.push(detached(String::new(), "string"));
+                    self.substitute_node(tree, child, dummy, keep);
+                } else {
+                    tree.els[child].removed = true;
+                }
+            }
+            while i < targets.len() {
+                let copy = copy_subtree(tree, targets[i]);
+                tree.attach(node, copy);
+                i += 1;
+            }
+        }
+        for child in tree.live_kids(node) {
+            if names.contains(&tree.els[child].name) || self.is_visited(child) {
+                continue;
+            }
+            if keep.contains(&child) {
+                let dummy = tree.push(detached(String::new(), "string"));
+                self.substitute_node(tree, child, dummy, keep);
+            } else {
+                tree.els[child].removed = true;
+            }
+        }
+        tree.els[node].value = tree.els[repl].value.clone();
+        Ops::SUBSTITUTE
+    }
+
+    /// Builds the element tree of a `replaceWith` JSON value under `parent` (of type `ty`).
+    fn materialize(
+        &self,
+        tree: &mut Tree,
+        parent: Id,
+        ty: &'static str,
+        v: &serde_json::Value,
+        path: &str,
+    ) -> Result<(), DeidError> {
+        let Some(obj) = v.as_object() else {
+            return Err(DeidError::Processing(format!(
+                "substitute (rule {path:?}): replaceWith for a {ty} must be a JSON object"
+            )));
+        };
+        for (k, val) in obj {
+            let (ext, base) = match k.strip_prefix('_') {
+                Some(b) => (true, b),
+                None => (false, k.as_str()),
+            };
+            let child_ty: &'static str = if is_primitive(ty) {
+                if base == "extension" {
+                    "Extension"
+                } else {
+                    "string"
+                }
+            } else {
+                self.d.types.child_type(ty, base).ok_or_else(|| {
+                    DeidError::Processing(format!(
+                        "substitute (rule {path:?}): '{k}' is not an element of {ty}"
+                    ))
+                })?
+            };
+            let items: Vec<&serde_json::Value> = match val.as_array() {
+                Some(a) => a.iter().collect(),
+                None => vec![val],
+            };
+            let existing = tree.kids_named(parent, base);
+            for (i, item) in items.into_iter().enumerate() {
+                let el = match existing.get(i) {
+                    Some(&e) if ext => e,
+                    _ => {
+                        let e = tree.push(El {
+                            in_array: val.is_array(),
+                            ..detached(base.to_string(), child_ty)
+                        });
+                        tree.attach(parent, e);
+                        e
+                    }
+                };
+                match item {
+                    serde_json::Value::Null => {}
+                    serde_json::Value::Object(_) => {
+                        self.materialize(tree, el, child_ty, item, path)?;
+                    }
+                    serde_json::Value::String(s) => {
+                        tree.els[el].value = Some(typed_prim(child_ty, s.clone()));
+                    }
+                    other => tree.els[el].value = Some(Prim::Raw(other.to_string())),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Passes the free-text fields that are still there to `hook` (see [`FreeTextHook`]).
+fn free_text(tree: &mut Tree, hook: &FreeTextHook, resource_type: &str) {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for id in 0..tree.els.len() {
+        let e = &tree.els[id];
+        let Some(Prim::Str(text)) = e.value.as_ref().filter(|_| !e.removed) else {
+            continue;
+        };
+        let parent = e.parent;
+        let parent_ty = parent.map(|p| tree.els[p].ty);
+        let new = if e.ty == "xhtml" || (e.name == "text" && parent_ty == Some("Annotation")) {
+            hook(text, resource_type)
+        } else if e.name == "data" && parent_ty == Some("Attachment") {
+            let plain = parent.is_some_and(|p| {
+                tree.kids_named(p, "contentType").first().is_some_and(|&c| {
+                    tree.els[c]
+                        .value
+                        .as_ref()
+                        .is_some_and(|v| v.text().starts_with("text/plain"))
+                })
+            });
+            let decoded = b64
+                .decode(text)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok());
+            match (plain, decoded) {
+                (true, Some(t)) => hook(&t, resource_type).map(|n| b64.encode(n)),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        if let Some(n) = new {
+            tree.els[id].value = Some(Prim::Str(n));
+        }
+    }
+}
+
+fn detached(name: String, ty: &'static str) -> El {
+    El {
+        name,
+        ty,
+        value: None,
+        kids: Vec::new(),
+        parent: None,
+        in_array: false,
+        resource: false,
+        removed: false,
+    }
+}
+
+fn copy_subtree(tree: &mut Tree, id: Id) -> Id {
+    let mut el = tree.els[id].clone();
+    el.kids = Vec::new();
+    el.parent = None;
+    let new = tree.push(el);
+    for k in tree.live_kids(id) {
+        let c = copy_subtree(tree, k);
+        tree.attach(new, c);
+    }
+    new
+}
+
+/// The live children of `id` whose element name is `name` (a choice by its base name).
+fn children_named(tree: &Tree, id: Id, name: &str) -> Vec<Id> {
+    tree.live_kids(id)
+        .into_iter()
+        .filter(|&k| {
+            let n = tree.els[k].name.as_str();
+            n == name
+                || n.strip_prefix(name)
+                    .is_some_and(|s| s.starts_with(|c: char| c.is_ascii_uppercase()))
+        })
+        .collect()
+}
+
+/// A new value for a primitive of type `ty`: numbers and booleans unquoted when they parse.
+fn typed_prim(ty: &str, s: String) -> Prim {
+    let numeric = matches!(ty, "integer" | "decimal" | "positiveInt" | "unsignedInt");
+    if (numeric && s.parse::<f64>().is_ok()) || (ty == "boolean" && (s == "true" || s == "false")) {
+        Prim::Raw(s)
+    } else {
+        Prim::Str(s)
+    }
+}
+
+fn scalar_text(it: &Item<'_>) -> Option<String> {
+    match &*it.prim() {
+        Item::Str(s) => Some(s.to_string()),
+        Item::Int(i) => Some(i.to_string()),
+        Item::Dec(d) => Some(d.to_string()),
+        Item::Bool(b) => Some(b.to_string()),
+        Item::Temporal(t) => Some(t.to_string()),
+        _ => None,
+    }
+}
+
+/// Adds the labels of `ops` to the resource's `meta.security` (codes already there are not
+/// repeated); creates `meta` after `id` when missing.
+fn add_labels(tree: &mut Tree, res: Id, ops: Ops) {
+    let meta = match tree.kids_named(res, "meta").first() {
+        Some(&m) => m,
+        None => {
+            let m = tree.push(detached("meta".into(), "Meta"));
+            tree.els[m].parent = Some(res);
+            let pos = tree.els[res]
+                .kids
+                .iter()
+                .position(|&k| tree.els[k].name == "id" && !tree.els[k].removed)
+                .map_or(0, |p| p + 1);
+            tree.els[res].kids.insert(pos, m);
+            m
+        }
+    };
+    let existing: Vec<String> = tree
+        .kids_named(meta, "security")
+        .into_iter()
+        .filter_map(|s| {
+            tree.kids_named(s, "code")
+                .first()
+                .and_then(|&c| tree.els[c].value.as_ref())
+                .map(|v| v.text().to_ascii_lowercase())
+        })
+        .collect();
+    for (flag, system, code, display) in LABELS {
+        if !ops.has(flag) || existing.contains(&code.to_ascii_lowercase()) {
+            continue;
+        }
+        let coding = tree.push(El {
+            in_array: true,
+            ..detached("security".into(), "Coding")
+        });
+        tree.attach(meta, coding);
+        let fields = [
+            ("system", system),
+            ("code", Some(code)),
+            ("display", Some(display)),
+        ];
+        for (name, v) in fields {
+            let Some(v) = v else { continue };
+            let ty = if name == "display" {
+                "string"
+            } else if name == "code" {
+                "code"
+            } else {
+                "uri"
+            };
+            let f = tree.push(detached(name.into(), ty));
+            tree.els[f].value = Some(Prim::Str(v.to_string()));
+            tree.attach(coding, f);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
