@@ -24,6 +24,7 @@ use crate::config::{OnInvalid, Plan, SinkKindPlan, SourcePlan};
 use crate::exit::ExitCode;
 use crate::fhir::{resource_type_index, RESOURCE_TYPES};
 use crate::sink::dead_letter::DeadLetterSink;
+use crate::sink::manifest::RunInfo;
 use crate::sink::ndjson::NdjsonSink;
 use crate::sink::parquet::ParquetSink;
 use crate::sink::{Sink, SinkError, SinkStats, TYPE_SLOTS, UNKNOWN_TYPE_SLOT};
@@ -131,7 +132,12 @@ fn now_rfc3339() -> String {
     crate::util::calendar::rfc3339_utc(secs)
 }
 
-fn open_sinks(plan: &Plan, run_id: &str) -> Result<Vec<NamedSink>, RunError> {
+fn open_sinks(plan: &Plan, run_id: &str, started: &str) -> Result<Vec<NamedSink>, RunError> {
+    let run = RunInfo {
+        run_id: run_id.to_string(),
+        pipeline: plan.name.clone(),
+        started: started.to_string(),
+    };
     let mut sinks = Vec::new();
     for s in &plan.sinks {
         let wrap = |e| RunError::Sink {
@@ -142,7 +148,11 @@ fn open_sinks(plan: &Plan, run_id: &str) -> Result<Vec<NamedSink>, RunError> {
             SinkKindPlan::Parquet(p) => (
                 "parquet",
                 p.path.to_string(),
-                Box::new(ParquetSink::create(p, run_id, &plan.storage).map_err(wrap)?),
+                Box::new(
+                    ParquetSink::create(p, run_id, &plan.storage)
+                        .map_err(wrap)?
+                        .with_run(run.clone()),
+                ),
             ),
             SinkKindPlan::Ndjson(n) => (
                 "ndjson",
@@ -296,7 +306,7 @@ fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(),
             .map(|d| d.as_nanos())
             .unwrap_or(0)
     );
-    let mut sinks = open_sinks(plan, &run_id)?;
+    let mut sinks = open_sinks(plan, &run_id, &report.started_at)?;
 
     // Dedupe: a first pass without sinks finds the winners.
     let mut index = None;
