@@ -80,7 +80,8 @@ pub struct Manifest {
     pub pipeline: String,
     /// When the run started, RFC 3339 UTC.
     pub started: String,
-    /// When the commit finished writing data files (just before this manifest).
+    /// When the run finished: every data file written and the run's checks passed, just
+    /// before the commit made them visible.
     pub finished: String,
     /// `parquet` or `ndjson`.
     pub format: &'static str,
