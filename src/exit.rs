@@ -25,6 +25,10 @@ pub enum ExitCode {
     /// The source delivered fewer or more resources than it announced (an export manifest's
     /// `count` differs from the lines read); nothing was committed and no watermark advanced.
     SourceIncomplete = 8,
+    /// A `fhir_import` sink's `$import` completed, but the service rejected resources or its
+    /// counts do not match what was staged (the report lists them); the other outputs were
+    /// committed.
+    ImportIncomplete = 9,
 }
 
 impl ExitCode {

@@ -22,6 +22,7 @@ pub mod source;
 pub mod stage;
 pub mod storage;
 pub mod util;
+pub mod view;
 
 #[cfg(test)]
 pub(crate) mod testutil;

@@ -7,6 +7,7 @@ mod support;
 use serde_json::json;
 use std::path::Path;
 use std::process::Output;
+use support::azurite::Azurite;
 use support::fhir_server::{
     jwt, runtime as rt, FhirTestServer, ServerOptions, EXPORTER, IMPORTER, READER,
 };
@@ -31,9 +32,20 @@ fn export_pipeline(dir: &Path, url: &str, auth: &str) -> std::path::PathBuf {
 
 /// A pipeline from a local folder into `fhir_import` at `url` with `auth`.
 fn import_pipeline(dir: &Path, url: &str, auth: &str) -> std::path::PathBuf {
+    import_pipeline_at(dir, url, auth, STAGING, "")
+}
+
+/// [`import_pipeline`] staging in `staging`, with `extra` TOML appended.
+fn import_pipeline_at(
+    dir: &Path,
+    url: &str,
+    auth: &str,
+    staging: &str,
+    extra: &str,
+) -> std::path::PathBuf {
     let p = dir.join("import.toml");
     let text = format!(
-        "[pipeline]\nname = \"doctor\"\n\n[source]\nkind = \"local\"\npath = \"{src}\"\n\n[sinks.target]\nkind = \"fhir_import\"\nurl = \"{url}\"\nauth = {auth}\nmode = \"IncrementalLoad\"\nstaging = \"{STAGING}\"\n\n[dead_letter]\npath = \"{dl}\"\n",
+        "[pipeline]\nname = \"doctor\"\n\n[source]\nkind = \"local\"\npath = \"{src}\"\n\n[sinks.target]\nkind = \"fhir_import\"\nurl = \"{url}\"\nauth = {auth}\nmode = \"IncrementalLoad\"\nstaging = \"{staging}\"\n\n[dead_letter]\npath = \"{dl}\"\n{extra}",
         src = dir.display(),
         dl = dir.join("dl").display()
     );
@@ -47,18 +59,7 @@ const UNUSED_TOKEN: &str = "opaque-token-never-sent-0001";
 const BEARER: &str = "{ method = \"bearer_token\", token = \"${FHIR_TOKEN}\" }";
 
 fn doctor(pipeline: &Path, token: &str) -> (i32, String) {
-    let out: Output = std::process::Command::new(support::bin())
-        .arg("doctor")
-        .arg(pipeline)
-        .env("FHIR_TOKEN", token)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        !stdout.contains(token) || token.is_empty(),
-        "the token must never be printed:\n{stdout}"
-    );
-    (out.status.code().unwrap_or(-1), stdout)
+    doctor_env(pipeline, token, "")
 }
 
 fn assert_has(out: &str, want: &str) {
@@ -105,13 +106,115 @@ fn issue5_doctor_passes_a_healthy_export_and_import() {
     assert_has(&out, "  ok    access: the token is accepted and the principal may use $export (FHIR Data Exporter)\n");
     assert_has(&out, "doctor: all 1 endpoint(s) OK\n");
 
-    let (code, out) = doctor(
-        &import_pipeline(dir.path(), s.base(), BEARER),
-        &s.token(&[IMPORTER]),
+    // The import sink's staging folder is checked too (Azurite).
+    let Some(az) = Azurite::start() else { return };
+    let c = az.fresh_container("staging");
+    assert_eq!(
+        az.put_blob(&c, "fhirpipe/old/Patient.00000.ndjson", b"{}\n")
+            .unwrap()
+            .status,
+        201
     );
+    let p = import_pipeline_at(
+        dir.path(),
+        s.base(),
+        BEARER,
+        &format!("{}/{c}/fhirpipe", az.endpoint()),
+        "\n[storage]\nconnection_string = \"${AZ_CS}\"\n",
+    );
+    let (code, out) = doctor_env(&p, &s.token(&[IMPORTER]), &az.connection_string());
     assert_eq!(code, 0, "{out}");
     assert_has(&out, &format!("sinks.target (fhir_import) {}\n", s.base()));
     assert_has(&out, "  ok    access: the token is accepted and the principal may use $import (FHIR Data Importer)\n");
+    assert_has(
+        &out,
+        &format!("sinks.target staging (storage) https://devstoreaccount1.blob.core.windows.net/{c}/fhirpipe\n  ok    list: 1 blob(s) under `{c}/fhirpipe`\n  ok    read: read `fhirpipe/old/Patient.00000.ndjson`\n  ok    write: wrote and deleted `fhirpipe/.fhirpipe-doctor-"),
+    );
+    assert_has(&out, "  note  import account: not verified: the FHIR API does not say which storage account the service imports from, so fhirpipe cannot check that `devstoreaccount1` is it ($import refuses input URLs on any other account with 400)\n        fix: check that the FHIR service's import storage account is `devstoreaccount1`: Azure portal, FHIR service → Import; or `az resource show --ids <FHIR service resource id> --query properties.importConfiguration.integrationDataStore`\n");
+    assert_has(&out, "doctor: all 2 endpoint(s) OK\n");
+    // The probe is gone.
+    assert_eq!(blobs(&az, &c), vec!["fhirpipe/old/Patient.00000.ndjson"]);
+}
+
+/// Blob names in a container.
+fn blobs(az: &Azurite, c: &str) -> Vec<String> {
+    let r = az
+        .request("GET", &format!("/{c}?restype=container&comp=list"), &[])
+        .unwrap();
+    r.body
+        .split("<Name>")
+        .skip(1)
+        .map(|s| s.split("</Name>").next().unwrap().to_string())
+        .collect()
+}
+
+/// Runs doctor with `FHIR_TOKEN` and the storage connection string `AZ_CS`; neither the token
+/// nor a SAS signature may appear in the output.
+fn doctor_env(pipeline: &Path, token: &str, cs: &str) -> (i32, String) {
+    let out: Output = std::process::Command::new(support::bin())
+        .arg("doctor")
+        .arg(pipeline)
+        .env("FHIR_TOKEN", token)
+        .env("AZ_CS", cs)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        !stdout.contains(token) || token.is_empty(),
+        "the token must never be printed:\n{stdout}"
+    );
+    assert!(!stdout.contains("sig="), "no SAS in the output:\n{stdout}");
+    (out.status.code().unwrap_or(-1), stdout)
+}
+
+/// A local → blob NDJSON pipeline (no FHIR endpoint): only storage is checked.
+fn blob_pipeline(dir: &Path, out: &str) -> std::path::PathBuf {
+    let p = dir.join("blob.toml");
+    let text = format!(
+        "[pipeline]\nname = \"doctor\"\n\n[source]\nkind = \"local\"\npath = \"{src}\"\n\n[sinks.clean]\nkind = \"ndjson\"\npath = \"{out}\"\n\n[dead_letter]\npath = \"{dl}\"\n\n[storage]\nconnection_string = \"${{AZ_CS}}\"\n",
+        src = dir.display(),
+        dl = dir.join("dl").display()
+    );
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn issue5_doctor_storage_container_missing() {
+    let Some(az) = Azurite::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let p = blob_pipeline(dir.path(), "az://no-such-container/fhir");
+    let (code, out) = doctor_env(&p, "", &az.connection_string());
+    assert_eq!(code, 7, "{out}");
+    assert_has(&out, "sinks.clean (storage) https://devstoreaccount1.blob.core.windows.net/no-such-container/fhir\n  FAIL  list: not found while trying to list `fhir` in container `no-such-container` of storage account `devstoreaccount1` (ContainerNotFound)");
+    assert_has(&out, "        fix: create container `no-such-container` of storage account `devstoreaccount1` (fhirpipe never creates containers), or correct the URL\n");
+    assert_has(&out, "doctor: 1 of 1 endpoint(s) have problems\n");
+}
+
+#[test]
+fn issue5_doctor_storage_without_write_permission() {
+    let Some(az) = Azurite::start() else { return };
+    let c = az.fresh_container("lake");
+    assert_eq!(
+        az.put_blob(&c, "fhir/Patient.00000.ndjson", b"{}\n")
+            .unwrap()
+            .status,
+        201
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let p = blob_pipeline(dir.path(), &format!("az://{c}/fhir"));
+    // A read + list SAS: listing and reading work, writing is refused.
+    let cs = format!(
+        "AccountName=devstoreaccount1;SharedAccessSignature={};BlobEndpoint={};",
+        az.account_sas("rl"),
+        az.endpoint()
+    );
+    let (code, out) = doctor_env(&p, "", &cs);
+    assert_eq!(code, 7, "{out}");
+    assert_has(&out, &format!("  ok    list: 1 blob(s) under `{c}/fhir`\n  ok    read: read `fhir/Patient.00000.ndjson`\n  FAIL  write: access to container `{c}` in storage account `devstoreaccount1` was refused while trying to write `fhir/.fhirpipe-doctor-"));
+    assert_has(&out, "` (SAS token): AuthorizationPermissionMismatch: This request is not authorized to perform this operation using this permission. Check that the SAS token belongs to account `devstoreaccount1`");
+    assert_has(&out, &format!("        fix: to write blobs, the identity needs Storage Blob Data Contributor on container `{c}` of storage account `devstoreaccount1` (assign it at the container scope, or the storage account's: Storage account → Access control (IAM) → Add role assignment; it can take a few minutes to apply); with a SAS, it needs the permissions read, write, delete and list (sp=rwdl) and must not have expired\n"));
+    assert_eq!(blobs(&az, &c), vec!["fhir/Patient.00000.ndjson"]);
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! `fhirpipe doctor PIPELINE`: prints the checks of each FHIR endpoint of a pipeline, each
-//! failure with its fix; exit 0 when all pass, 7 when one fails, 2 for a bad definition.
+//! `fhirpipe doctor PIPELINE`: prints the checks of each FHIR endpoint and each blob location
+//! of a pipeline, each failure with its fix; exit 0 when all pass, 7 when one fails, 2 for a bad definition.
 
 use crate::config;
 use crate::doctor::{self, Outcome};
@@ -27,31 +27,37 @@ pub fn run(args: DoctorArgs) -> i32 {
         }
     };
     let mut out = std::io::stdout().lock();
-    if doctor::endpoints(&plan).is_empty() {
+    let storage_targets = doctor::storage::targets(&plan);
+    if doctor::endpoints(&plan).is_empty() && storage_targets.is_empty() {
         let _ = writeln!(
             out,
-            "{}: no FHIR endpoints (fhir_export source, fhir_import sinks) to check",
+            "{}: no FHIR endpoints (fhir_export source, fhir_import sinks) or blob locations to check",
             args.pipeline.display()
         );
         return ExitCode::Success.code();
     }
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            super::print_err(&format!("cannot start the async runtime: {e}"));
-            return ExitCode::Internal.code();
+    let mut reports = Vec::new();
+    if !doctor::endpoints(&plan).is_empty() {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                super::print_err(&format!("cannot start the async runtime: {e}"));
+                return ExitCode::Internal.code();
+            }
+        };
+        match rt.block_on(doctor::run(&plan)) {
+            Ok(r) => reports = r,
+            Err(e) => {
+                super::print_err(&e.to_string());
+                return ExitCode::Internal.code();
+            }
         }
-    };
-    let reports = match rt.block_on(doctor::run(&plan)) {
-        Ok(r) => r,
-        Err(e) => {
-            super::print_err(&e.to_string());
-            return ExitCode::Internal.code();
-        }
-    };
+    }
+    // Blob access is synchronous (each store drives its own runtime): outside block_on.
+    reports.extend(doctor::storage::run(&plan));
     let mut failed = 0;
     for r in &reports {
         let _ = writeln!(out, "{} {}", r.title, r.url);
@@ -59,6 +65,7 @@ pub fn run(args: DoctorArgs) -> i32 {
             let mark = match f.outcome {
                 Outcome::Ok => "ok  ",
                 Outcome::Fail => "FAIL",
+                Outcome::Note => "note",
             };
             let _ = writeln!(out, "  {mark}  {}: {}", f.check, f.detail);
             if let Some(fix) = &f.fix {

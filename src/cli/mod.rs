@@ -1,4 +1,4 @@
-//! The command line: `run`, `check`, `doctor`, `sample`, `validate`, `fhirpath`. Parses flags (clap),
+//! The command line: `run`, `check`, `doctor`, `sample`, `validate`, `fhirpath`, `view`. Parses flags (clap),
 //! turns them into checked settings, runs, prints, and returns the exit code. `main` only
 //! calls [`main`].
 
@@ -6,6 +6,7 @@ mod doctor;
 mod fhirpath;
 mod sample;
 mod validate;
+mod view;
 
 use crate::config;
 use crate::exit::ExitCode;
@@ -59,6 +60,8 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Evaluate a FHIRPath expression on a JSON resource or NDJSON file (stdin when absent).
     Fhirpath(fhirpath::FhirpathArgs),
+    /// Run a SQL on FHIR ViewDefinition over NDJSON: `view run --view FILE --input PATH --output FILE`.
+    View(view::ViewArgs),
 }
 
 fn env_lookup(k: &str) -> Option<String> {
@@ -129,5 +132,6 @@ pub fn main() -> i32 {
         Command::Sample(args) => sample::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Fhirpath(args) => fhirpath::run(args),
+        Command::View(args) => view::run(args),
     }
 }

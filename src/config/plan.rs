@@ -138,6 +138,8 @@ pub struct FhirImportPlan {
     pub staging: String,
     /// Target staged file size.
     pub chunk_size: u64,
+    /// Keep staged chunks after a successful import.
+    pub keep_staged: bool,
 }
 
 /// Validation level.
@@ -467,18 +469,12 @@ fn fhir_import(
     let f = |k: &'static str| ["sinks", name, k];
     let url = endpoint_url(ctx, &f("url"), &c.url, "FHIR service URL")?;
     let staging = endpoint_url(ctx, &f("staging"), &c.staging, "staging folder URL")?;
-    let has_container = reqwest::Url::parse(&staging)
-        .ok()
-        .and_then(|u| {
-            u.path_segments()
-                .map(|mut s| s.next().is_some_and(|c| !c.is_empty()))
-        })
-        .unwrap_or(false);
-    if !has_container {
+    // A Blob Storage host (or an emulator's path-style URL on loopback) and a container.
+    if crate::sink::fhir_import::split_blob_url(&staging).is_none() {
         return Err(ctx.err(
             &f("staging"),
-            "the staging URL names no container".into(),
-            "write https://<account>.blob.core.windows.net/<container>/<prefix>",
+            "the staging URL is not a container on a Blob Storage account".into(),
+            "write https://<account>.blob.core.windows.net/<container>/<prefix>, on the FHIR service's import storage account",
         ));
     }
     Ok(FhirImportPlan {
@@ -496,6 +492,7 @@ fn fhir_import(
             256_000_000,
             (1_000_000, 1_000_000_000),
         )?,
+        keep_staged: c.keep_staged,
     })
 }
 

@@ -3,6 +3,9 @@
 //! operation in the CapabilityStatement, clock skew against the server's `Date`, the token
 //! (AADSTS errors, audience, expiry, skew), and 401 vs 403 with the data-plane role the
 //! operation needs. A failed check stops the checks of that endpoint that depend on it.
+//! [`storage`] checks the pipeline's blob locations (list, read, write) the same way.
+
+pub mod storage;
 
 use crate::auth::TokenProvider;
 use crate::config::{FhirEndpointPlan, Plan, SinkKindPlan, SourcePlan};
@@ -19,6 +22,8 @@ pub enum Outcome {
     Ok,
     /// Failed: the pipeline will not work until fixed.
     Fail,
+    /// Could not be verified from here; the fix says how to check it by hand.
+    Note,
 }
 
 /// One check's result.

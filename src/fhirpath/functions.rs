@@ -119,6 +119,58 @@ pub fn arity(name: &str) -> Option<(usize, usize)> {
     FUNCTIONS.iter().find(|f| f.0 == name).map(|f| (f.1, f.2))
 }
 
+/// The functions SQL on FHIR v2 adds for ViewDefinitions; known to the parser only when an
+/// expression is compiled with [`super::Expression::parse_view`].
+const VIEW_FUNCTIONS: &[(&str, usize, usize)] =
+    &[("getResourceKey", 0, 0), ("getReferenceKey", 0, 1)];
+
+/// `(min, max)` arguments of a SQL on FHIR function, `None` when there is no such function.
+pub fn view_arity(name: &str) -> Option<(usize, usize)> {
+    VIEW_FUNCTIONS
+        .iter()
+        .find(|f| f.0 == name)
+        .map(|f| (f.1, f.2))
+}
+
+/// `getResourceKey()`: the `id` of each resource in the input (the key rows of one resource
+/// share, and that [`reference_key`] gives for references to it).
+fn resource_key<'a>(input: &[Item<'a>]) -> Items<'a> {
+    input
+        .iter()
+        .filter_map(|it| {
+            let o = it.object()?;
+            o.get("resourceType")?;
+            o.get("id").and_then(|v| v.into_string())
+        })
+        .map(|id| Item::Str(Cow::Borrowed(id)))
+        .collect()
+}
+
+/// `getReferenceKey([Type])`: for each Reference in the input, the id of the resource it
+/// names (`Type/id`, also at the end of an absolute URL or with `/_history/n`); empty for a
+/// reference to another type than `Type`, a contained (`#id`) or a `urn:` reference.
+fn reference_key<'a>(input: &[Item<'a>], ty: Option<&str>) -> Items<'a> {
+    input
+        .iter()
+        .filter_map(|it| {
+            let r = it.object()?.get("reference")?.into_string()?;
+            let r = match r.find("/_history/") {
+                Some(p) => &r[..p],
+                None => r,
+            };
+            let (rest, id) = r.rsplit_once('/')?;
+            let rtype = rest.rsplit('/').next().unwrap_or(rest);
+            if id.is_empty() || !rtype.starts_with(|c: char| c.is_ascii_uppercase()) {
+                return None;
+            }
+            if ty.is_some_and(|t| t != rtype) {
+                return None;
+            }
+            Some(Item::Str(Cow::Borrowed(id)))
+        })
+        .collect()
+}
+
 fn err<T>(pos: usize, m: impl Into<String>) -> Result<T, EvalError> {
     Err(EvalError::new(pos, m))
 }
@@ -550,6 +602,14 @@ pub fn call<'a>(
                 }
             }
             out
+        }
+        "getResourceKey" => resource_key(&input),
+        "getReferenceKey" => {
+            let ty = match args.first() {
+                Some(e) => Some(type_arg(e, pos)?.name),
+                None => None,
+            };
+            reference_key(&input, ty.as_deref())
         }
         "conformsTo" => {
             let Some(url) = str_arg(0)? else {

@@ -43,6 +43,45 @@ impl Expression {
         })
     }
 
+    /// Compiles an expression of a SQL on FHIR ViewDefinition: FHIRPath plus the functions
+    /// `getResourceKey()` and `getReferenceKey([Type])`, which [`Expression::parse`] does not
+    /// know (they are not FHIRPath).
+    pub fn parse_view(source: &str) -> Result<Self, ParseError> {
+        Ok(Expression {
+            source: source.to_string(),
+            tree: parser::parse_with(source, true)?,
+        })
+    }
+
+    /// The names of the `%variables` the expression uses (without `%`), in order of first use.
+    pub fn variables(&self) -> Vec<(&str, usize)> {
+        fn walk<'e>(e: &'e parser::Expr, out: &mut Vec<(&'e str, usize)>) {
+            use parser::ExprKind as K;
+            match &e.kind {
+                K::Env(n) => {
+                    if !out.iter().any(|(m, _)| m == n) {
+                        out.push((n, e.pos));
+                    }
+                }
+                K::Member(a, _) | K::Neg(a) | K::Is(a, _) | K::As(a, _) => walk(a, out),
+                K::Call(a, _, args) => {
+                    if let Some(a) = a {
+                        walk(a, out);
+                    }
+                    args.iter().for_each(|x| walk(x, out));
+                }
+                K::Indexer(a, b) | K::Binary(_, a, b) => {
+                    walk(a, out);
+                    walk(b, out);
+                }
+                K::Empty | K::Lit(_) | K::Ident(_) | K::This | K::Index | K::Total => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.tree, &mut out);
+        out
+    }
+
     /// Strict mode: checks the expression against the type information for a resource of type
     /// `context` without evaluating it; the error names the position of a name that is no
     /// element of its type, a choice variant navigated by its JSON name (`valueQuantity`), a
@@ -85,17 +124,34 @@ impl Expression {
             .and_then(simd_json::prelude::ValueIntoString::into_string)
             .unwrap_or("");
         let root = Item::node(resource, ty);
+        self.evaluate_on(&root, Some(&root), types, env)
+    }
+
+    /// Evaluates with `focus` as the input and `$this` (a node inside `root`, as a
+    /// ViewDefinition's `forEach` gives its columns; `None`: the empty collection) and `root`
+    /// as `%resource`.
+    pub fn evaluate_on<'a>(
+        &self,
+        root: &Item<'a>,
+        focus: Option<&Item<'a>>,
+        types: &dyn TypeInfo,
+        env: &Env<'a>,
+    ) -> Result<Items<'a>, EvalError> {
         let ctx = eval::Ctx {
             root: root.clone(),
             types,
             env,
         };
         let frame = eval::Frame {
-            this: Some(&root),
+            this: focus,
             index: 0,
             total: None,
         };
-        ctx.eval(&self.tree, std::slice::from_ref(&root), frame)
+        ctx.eval(
+            &self.tree,
+            focus.map(std::slice::from_ref).unwrap_or(&[]),
+            frame,
+        )
     }
 }
 
@@ -126,6 +182,17 @@ impl<'a> Env<'a> {
             None => self.vars.push((name.to_string(), value)),
         }
         Ok(self)
+    }
+
+    /// Defines `%name` as one integer, reusing the variable's storage when it exists (no
+    /// allocation per call: `%rowIndex` of ViewDefinitions is set for every row).
+    pub fn set_int(&mut self, name: &str, value: i64) -> Result<&mut Self, VarError> {
+        if let Some((_, v)) = self.vars.iter_mut().find(|(n, _)| n == name) {
+            v.clear();
+            v.push(Item::Int(value));
+            return Ok(self);
+        }
+        self.set(name, vec![Item::Int(value)])
     }
 
     /// Defines `%name` as one string.

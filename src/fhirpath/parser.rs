@@ -5,7 +5,7 @@
 
 use super::decimal::Decimal;
 use super::error::ParseError;
-use super::functions::arity;
+use super::functions::{arity, view_arity};
 use super::lexer::{tokenize, Tok, Token};
 use super::temporal::Temporal;
 
@@ -185,6 +185,8 @@ const TYPE_PREC: u8 = 8;
 struct Parser {
     toks: Vec<Token>,
     at: usize,
+    /// Whether the SQL on FHIR functions (`getResourceKey`, `getReferenceKey`) are known.
+    view_functions: bool,
 }
 
 impl Parser {
@@ -365,7 +367,8 @@ impl Parser {
             }
         }
         self.expect(")")?;
-        let Some((min, max)) = arity(name) else {
+        let found = arity(name).or_else(|| view_arity(name).filter(|_| self.view_functions));
+        let Some((min, max)) = found else {
             return Err(ParseError::new(pos, format!("unknown function '{name}'")));
         };
         if args.len() < min || args.len() > max {
@@ -474,9 +477,15 @@ fn describe(t: &Tok) -> String {
 
 /// Parses a whole expression.
 pub fn parse(src: &str) -> Result<Expr, ParseError> {
+    parse_with(src, false)
+}
+
+/// Parses a whole expression; `view_functions` adds the SQL on FHIR functions.
+pub fn parse_with(src: &str, view_functions: bool) -> Result<Expr, ParseError> {
     let mut p = Parser {
         toks: tokenize(src)?,
         at: 0,
+        view_functions,
     };
     let e = p.expr(0)?;
     if *p.peek() != Tok::End {

@@ -24,6 +24,7 @@ use crate::config::{OnInvalid, Plan, SinkKindPlan, SourcePlan};
 use crate::exit::ExitCode;
 use crate::fhir::{resource_type_index, RESOURCE_TYPES};
 use crate::sink::dead_letter::DeadLetterSink;
+use crate::sink::fhir_import::FhirImportSink;
 use crate::sink::manifest::RunInfo;
 use crate::sink::ndjson::NdjsonSink;
 use crate::sink::parquet::ParquetSink;
@@ -132,7 +133,12 @@ fn now_rfc3339() -> String {
     crate::util::calendar::rfc3339_utc(secs)
 }
 
-fn open_sinks(plan: &Plan, run_id: &str, started: &str) -> Result<Vec<NamedSink>, RunError> {
+fn open_sinks(
+    plan: &Plan,
+    run_id: &str,
+    started: &str,
+    opts: &RunOptions,
+) -> Result<Vec<NamedSink>, RunError> {
     let run = RunInfo {
         run_id: run_id.to_string(),
         pipeline: plan.name.clone(),
@@ -159,12 +165,15 @@ fn open_sinks(plan: &Plan, run_id: &str, started: &str) -> Result<Vec<NamedSink>
                 n.path.to_string(),
                 Box::new(NdjsonSink::create(n, run_id, &plan.storage).map_err(wrap)?),
             ),
-            SinkKindPlan::FhirImport(_) => {
-                return Err(RunError::NotRunnable(format!(
-                    "sink `{}` (fhir_import)",
-                    s.name
-                )))
-            }
+            SinkKindPlan::FhirImport(p) => (
+                "fhir_import",
+                format!("{}/$import", p.endpoint.url),
+                Box::new(
+                    FhirImportSink::create(&s.name, p, run_id, &plan.storage)
+                        .map_err(wrap)?
+                        .with_progress(opts.progress),
+                ),
+            ),
         };
         sinks.push(NamedSink {
             name: s.name.clone(),
@@ -225,6 +234,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> RunReport {
         bytes: BytesReport::default(),
         dedupe: None,
         durations: Durations::default(),
+        imports: BTreeMap::new(),
         conservation_ok: false,
         violations: Vec::new(),
         export: None,
@@ -237,7 +247,10 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> RunReport {
                 .export
                 .as_ref()
                 .is_some_and(|e| e.errors.outcomes > 0);
-            let code = if report.totals.dead_lettered > 0 || export_errors {
+            let code = if report.imports.values().any(|i| !i.ok) {
+                report.status = "import_incomplete".into();
+                ExitCode::ImportIncomplete
+            } else if report.totals.dead_lettered > 0 || export_errors {
                 report.status = if report.totals.dead_lettered > 0 {
                     "success_with_dead_letters".into()
                 } else {
@@ -260,16 +273,6 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> RunReport {
 }
 
 fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(), RunError> {
-    if let Some(s) = plan
-        .sinks
-        .iter()
-        .find(|s| matches!(s.kind, SinkKindPlan::FhirImport(_)))
-    {
-        return Err(RunError::NotRunnable(format!(
-            "sink `{}` (fhir_import)",
-            s.name
-        )));
-    }
     let source = match &plan.source {
         SourcePlan::Local { paths, .. } => Input::Local(LocalSource::open(paths)?),
         SourcePlan::AzureBlob {
@@ -306,7 +309,7 @@ fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(),
             .map(|d| d.as_nanos())
             .unwrap_or(0)
     );
-    let mut sinks = open_sinks(plan, &run_id, &report.started_at)?;
+    let mut sinks = open_sinks(plan, &run_id, &report.started_at, opts)?;
 
     // Dedupe: a first pass without sinks finds the winners.
     let mut index = None;
@@ -505,19 +508,35 @@ fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(),
         return Err(RunError::SourceIncomplete(msg));
     }
 
+    // `$import` sinks first: their commit is the import, which can still fail (a refused
+    // kick-off); the other outputs are committed only after it went through.
     let commit_start = Instant::now();
-    for i in 0..sinks.len() {
+    let mut order: Vec<usize> = (0..sinks.len())
+        .filter(|&i| sinks[i].kind == "fhir_import")
+        .collect();
+    order.extend((0..sinks.len()).filter(|&i| sinks[i].kind != "fhir_import"));
+    let mut failed = None;
+    for (k, &i) in order.iter().enumerate() {
         if let Err(e) = sinks[i].sink.commit() {
-            for s in &mut sinks[i + 1..] {
-                s.sink.abort();
+            for &j in &order[k + 1..] {
+                sinks[j].sink.abort();
             }
-            return Err(RunError::Sink {
+            failed = Some(RunError::Sink {
                 sink: sinks[i].name.clone(),
                 source: e,
             });
+            break;
+        }
+    }
+    for s in &mut sinks {
+        if let Some(r) = s.sink.import_report() {
+            report.imports.insert(s.name.clone(), r);
         }
     }
     report.durations.commit_ms = commit_start.elapsed().as_millis() as u64;
+    if let Some(e) = failed {
+        return Err(e);
+    }
     if let Input::Manifest(m) = &source {
         let env = |k: &str| std::env::var(k).ok();
         let written = crate::source::fhir_export::save_state(m, &plan.name, &plan.storage, &env)

@@ -161,6 +161,9 @@ pub struct RunReport {
     pub dedupe: Option<DedupeReport>,
     /// Times.
     pub durations: Durations,
+    /// What each `fhir_import` sink's `$import` did, by sink name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub imports: BTreeMap<String, crate::sink::fhir_import::ImportReport>,
     /// Conservation holds for every type and every sink.
     pub conservation_ok: bool,
     /// What did not add up.
@@ -277,6 +280,9 @@ impl RunReport {
             for v in &self.violations {
                 s.push_str(&format!("  {}: {}\n", v.type_name, v.detail));
             }
+        }
+        for (name, imp) in &self.imports {
+            s.push_str(&imp.table(name));
         }
         s.push_str(&format!(
             "status: {} (exit code {})\n",

@@ -63,6 +63,10 @@ pub enum SinkError {
     /// Blob storage refused or failed.
     #[error(transparent)]
     Storage(Box<crate::storage::StorageError>),
+    /// `$import` could not be run to completion (kick-off refused, poll failed, bad staging
+    /// URL); the message says the fix.
+    #[error("{0}")]
+    Import(String),
     /// Parquet or Arrow encoding failed.
     #[error("cannot encode Parquet file {path}: {message}")]
     Encode {
@@ -96,4 +100,8 @@ pub trait Sink: Send {
     fn commit(&mut self) -> Result<(), SinkError>;
     /// Removes everything this run staged.
     fn abort(&mut self);
+    /// What an import sink's commit did (the `fhir_import` sink; `None` for the others).
+    fn import_report(&mut self) -> Option<fhir_import::ImportReport> {
+        None
+    }
 }

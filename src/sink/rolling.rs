@@ -3,7 +3,7 @@
 //! no empty file. Optional gzip (fast level: throughput first; use Parquet for size).
 
 use super::staging::OutFile;
-use super::{SinkError, Staging};
+use super::{SinkError, SinkStats, Staging};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -102,4 +102,19 @@ impl RollingWriter {
         }
         Ok(())
     }
+}
+
+/// Closes every writer of a per-type set and adds their files and bytes to `stats` (the
+/// `finish` of the sinks that write rolled NDJSON per type); returns the completed stats.
+pub(crate) fn finish_all(
+    writers: &mut [Option<RollingWriter>],
+    stats: &mut SinkStats,
+) -> Result<SinkStats, SinkError> {
+    for w in writers.iter_mut().flatten() {
+        w.close()?;
+        stats.files.extend(w.files.iter().cloned());
+        stats.bytes += w.bytes_on_disk;
+    }
+    stats.files.sort();
+    Ok(stats.clone())
 }

@@ -121,7 +121,16 @@ impl Staging {
         run_id: &str,
         storage: &StorageConfig,
     ) -> Result<Self, SinkError> {
-        let name = format!(".fhirpipe-staging-{run_id}");
+        Self::create_in(loc, &format!(".fhirpipe-staging-{run_id}"), storage)
+    }
+
+    /// Creates a staging area in the folder `name` below `loc` (the `fhir_import` sink stages
+    /// its chunks in `<staging>/<run id>/`, where the FHIR service reads them).
+    pub fn create_in(
+        loc: &Location,
+        name: &str,
+        storage: &StorageConfig,
+    ) -> Result<Self, SinkError> {
         let inner = match loc {
             Location::Local(root) => {
                 let tmp = root.join(name);
@@ -135,9 +144,9 @@ impl Staging {
                 let store = BlobStore::open(url, storage, &|k| std::env::var(k).ok())?;
                 // Fail before any input is read when the container is missing or the
                 // credential is refused (commit needs list permission anyway).
-                store.list(&url.child(&name))?;
+                store.list(&url.child(name))?;
                 Inner::Blob {
-                    tmp: url.child(&name),
+                    tmp: url.child(name),
                     store: Arc::new(store),
                 }
             }
@@ -150,6 +159,14 @@ impl Staging {
         match &self.inner {
             Inner::Local { root, .. } => root.clone(),
             Inner::Blob { store, .. } => PathBuf::from(store.url().to_string()),
+        }
+    }
+
+    /// The blob name (below the container) of the staged file `rel`; `None` for local staging.
+    pub fn staged_blob(&self, rel: &str) -> Option<String> {
+        match &self.inner {
+            Inner::Local { .. } => None,
+            Inner::Blob { tmp, .. } => Some(format!("{tmp}/{rel}")),
         }
     }
 

@@ -211,7 +211,7 @@ impl BlobStore {
                 op: op.to_string(),
                 credential: self.credential,
                 detail: scrub(
-                    first_line(&source.to_string()).trim_end_matches('.'),
+                    service_message(&source.to_string()).trim_end_matches('.'),
                     &self.secrets,
                 ),
             },
@@ -221,12 +221,9 @@ impl BlobStore {
                 let code = xml_tag(&text, "Code");
                 let status = |s: &str| text.contains(s);
                 if status("403 Forbidden") || status("401 Unauthorized") {
-                    let message = xml_tag(&text, "Message").map(|m| first_line(&m));
-                    let detail = match (code, message) {
-                        (Some(c), Some(m)) => format!("{c}: {m}"),
-                        (Some(c), None) => c,
-                        _ => "the service refused the request".into(),
-                    };
+                    let detail = xml_tag(&text, "Code")
+                        .map(|_| service_message(&text))
+                        .unwrap_or_else(|| "the service refused the request".into());
                     StorageError::Denied {
                         account,
                         container,
@@ -314,6 +311,15 @@ impl BlobStore {
             .map_err(|e| self.err(&format!("write `{name}`"), e))
     }
 
+    /// Reads the first `n` bytes of a blob (doctor's read check).
+    pub fn get_head(&self, name: &str, n: u64) -> Result<Vec<u8>, StorageError> {
+        let store = self.store.clone();
+        let path = ObjPath::from(name);
+        self.block_on(async move { store.get_range(&path, 0..n).await })
+            .map(|b| b.to_vec())
+            .map_err(|e| self.err(&format!("read `{name}`"), e))
+    }
+
     /// Reads a whole (small) blob.
     pub fn get(&self, name: &str) -> Result<Vec<u8>, StorageError> {
         let store = self.store.clone();
@@ -324,6 +330,17 @@ impl BlobStore {
         })
         .map(|b| b.to_vec())
         .map_err(|e| self.err(&format!("read `{name}`"), e))
+    }
+}
+
+/// `<Code>: <first line of Message>` from an error body, else the text's first line (the
+/// client's own wording carries timings and a redacted URL, the service's says why).
+fn service_message(text: &str) -> String {
+    let message = xml_tag(text, "Message").map(|m| first_line(&m));
+    match (xml_tag(text, "Code"), message) {
+        (Some(c), Some(m)) => format!("{c}: {m}"),
+        (Some(c), None) => c,
+        _ => first_line(text),
     }
 }
 

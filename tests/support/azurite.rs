@@ -117,6 +117,26 @@ impl Azurite {
         )
     }
 
+    /// An account SAS for the blob service with these permissions (e.g. `rl` for read-only),
+    /// valid until 2099, signed with the account key.
+    pub fn account_sas(&self, permissions: &str) -> String {
+        let (sv, srt, ss, se) = (API_VERSION, "sco", "b", "2099-01-01T00:00:00Z");
+        // Account SAS string-to-sign (versions 2020-12-06 and later end with the encryption
+        // scope, empty here).
+        let to_sign =
+            format!("{ACCOUNT}\n{permissions}\n{ss}\n{srt}\n\n{se}\n\nhttps,http\n{sv}\n\n");
+        let sig: String = sign(&to_sign, KEY)
+            .chars()
+            .map(|c| match c {
+                '+' => "%2B".to_string(),
+                '/' => "%2F".to_string(),
+                '=' => "%3D".to_string(),
+                c => c.to_string(),
+            })
+            .collect();
+        format!("sv={sv}&ss={ss}&srt={srt}&sp={permissions}&se={se}&spr=https,http&sig={sig}")
+    }
+
     /// Creates a container with a unique name starting with `prefix`; returns its name.
     pub fn fresh_container(&self, prefix: &str) -> String {
         static N: AtomicU32 = AtomicU32::new(0);
@@ -275,13 +295,17 @@ fn shared_key(
         len.to_string()
     };
     let to_sign = format!("{method}\n\n\n{cl}\n\n\n\n\n\n\n\n\n{headers}{resource}");
+    format!("SharedKey {ACCOUNT}:{}", sign(&to_sign, key))
+}
+
+/// Base64 HMAC-SHA256 of `to_sign` with a base64 account key.
+fn sign(to_sign: &str, key: &str) -> String {
     let key = base64::engine::general_purpose::STANDARD
         .decode(key)
         .expect("account keys are base64");
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length");
     mac.update(to_sign.as_bytes());
-    let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    format!("SharedKey {ACCOUNT}:{sig}")
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
 /// RFC 1123 date, e.g. `Mon, 23 Nov 2026 12:00:00 GMT`.

@@ -17,7 +17,9 @@
 //!   and `Prefer: respond-async` required; `_type`, `_since`, `_container`; NDJSON written to
 //!   Azurite as `<container>/<yyyyMMddTHHmmss>-<id>/<Type>-1.ndjson`; 202 + `Content-Location`.
 //! - `POST /$import`: the service's 400 rules; each input read from Azurite, good lines stored,
-//!   bad lines written as OperationOutcome NDJSON error files; 202 + `Content-Location`.
+//!   bad lines (not JSON, another type, no id, an invalid `birthDate` standing for the
+//!   service's parsing of primitives) written as OperationOutcome NDJSON error files; 202 +
+//!   `Content-Location`.
 //! - `GET /_files/{container}/{name}`: an export file served with the Exporter role, when
 //!   [`ServerOptions::requires_access_token`] makes manifests point here.
 //! - `GET /_operations/{export|import}/{id}`: 202 with `X-Progress` and `Retry-After` for
@@ -843,6 +845,18 @@ fn check_import(st: &St, body: &[u8]) -> Result<(String, Vec<ImportInput>), Resp
     Ok((mode, inputs))
 }
 
+/// A FHIR `date`: `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
+fn is_fhir_date(d: &str) -> bool {
+    let b = d.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    match b.len() {
+        4 => digits(0..4),
+        7 => digits(0..4) && b[4] == b'-' && digits(5..7),
+        10 => digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10),
+        _ => false,
+    }
+}
+
 fn import_storage(st: &St) -> String {
     st.opts.import_storage.clone().unwrap_or_else(|| {
         st.opts
@@ -905,6 +919,14 @@ async fn import(State(st): State<Arc<St>>, h: HeaderMap, body: Bytes) -> Respons
                         )),
                         Some(v) if v["id"].as_str().is_none() => {
                             Some("The resource has no id.".to_string())
+                        }
+                        // The service parses resources with the FHIR model and refuses
+                        // invalid primitives; birthDate stands for that check here.
+                        Some(v) if v["birthDate"].as_str().is_some_and(|d| !is_fhir_date(d)) => {
+                            Some(format!(
+                                "Invalid value '{}' for birthDate.",
+                                v["birthDate"].as_str().unwrap_or_default()
+                            ))
                         }
                         _ => None,
                     };

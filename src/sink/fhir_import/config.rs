@@ -24,6 +24,11 @@ pub struct FhirImportSinkConfig {
     pub staging: String,
     /// Target size of a staged file, 1 MB–1 GB (default "256MB"; Azure suggests 50–500 MB).
     pub chunk_size: Option<ByteSize>,
+    /// Keep the staged chunks after a fully successful import (for audit); default: delete
+    /// them. Chunks are always kept when the service rejected resources or counts do not
+    /// match, since the error files point into them by line.
+    #[serde(default)]
+    pub keep_staged: bool,
 }
 
 /// `$import` mode.

@@ -66,13 +66,7 @@ impl Sink for NdjsonSink {
     }
 
     fn finish(&mut self) -> Result<SinkStats, SinkError> {
-        for w in self.writers.iter_mut().flatten() {
-            w.close()?;
-            self.stats.files.extend(w.files.iter().cloned());
-            self.stats.bytes += w.bytes_on_disk;
-        }
-        self.stats.files.sort();
-        Ok(self.stats.clone())
+        super::rolling::finish_all(&mut self.writers, &mut self.stats)
     }
 
     fn commit(&mut self) -> Result<(), SinkError> {
