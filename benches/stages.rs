@@ -7,7 +7,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use fhirpipe::batch::{BufPool, Chunk, SourceFile};
-use fhirpipe::config::{Compression, ParquetPlan, ValidateLevel};
+use fhirpipe::config::{Compression, ParquetLayout, ParquetPlan, ValidateLevel};
 use fhirpipe::sink::parquet::ParquetSink;
 use fhirpipe::sink::Sink;
 use fhirpipe::source::LineSplitter;
@@ -152,16 +152,27 @@ fn benches(c: &mut Criterion) {
         row_group_bytes: 32 << 20,
         partition_by: fhirpipe::sink::partition::PartitionBy::None,
         max_open_files: 32,
+        layout: ParquetLayout::Raw,
     };
-    g.bench_function("parquet_sink_zstd1", |b| {
-        b.iter(|| {
-            let mut sink = ParquetSink::create(&plan, "bench", &Default::default()).expect("sink");
-            sink.write(&batch).expect("write");
-            let stats = sink.finish().expect("finish");
-            sink.abort();
-            black_box(stats.bytes)
-        })
-    });
+    let resource_plan = ParquetPlan {
+        layout: ParquetLayout::Resource { max_depth: 3 },
+        ..plan.clone()
+    };
+    for (name, plan) in [
+        ("parquet_sink_zstd1", &plan),
+        ("parquet_sink_resource_zstd1", &resource_plan),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut sink =
+                    ParquetSink::create(plan, "bench", &Default::default()).expect("sink");
+                sink.write(&batch).expect("write");
+                let stats = sink.finish().expect("finish");
+                sink.abort();
+                black_box(stats.bytes)
+            })
+        });
+    }
     g.finish();
 
     let Some(synthea) = synthea_slice(4) else {

@@ -1,9 +1,11 @@
-//! The command line: `run`, `check`, `doctor`, `sample`, `validate`, `fhirpath`, `view`. Parses flags (clap),
+//! The command line: `run`, `check`, `doctor`, `sample`, `validate`, `fhirpath`, `view`,
+//! `parquet`. Parses flags (clap),
 //! turns them into checked settings, runs, prints, and returns the exit code. `main` only
 //! calls [`main`].
 
 mod doctor;
 mod fhirpath;
+mod parquet;
 mod sample;
 mod validate;
 mod view;
@@ -62,6 +64,8 @@ enum Command {
     Fhirpath(fhirpath::FhirpathArgs),
     /// Run a SQL on FHIR ViewDefinition over NDJSON: `view run --view FILE --input PATH --output FILE`.
     View(view::ViewArgs),
+    /// Work with Parquet datasets: `to-ndjson` rebuilds NDJSON from a `schema = "resource"` dataset.
+    Parquet(parquet::ParquetArgs),
 }
 
 fn env_lookup(k: &str) -> Option<String> {
@@ -133,5 +137,6 @@ pub fn main() -> i32 {
         Command::Validate(args) => validate::run(args),
         Command::Fhirpath(args) => fhirpath::run(args),
         Command::View(args) => view::run(args),
+        Command::Parquet(args) => parquet::run(args),
     }
 }

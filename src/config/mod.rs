@@ -19,8 +19,8 @@ mod transform;
 pub use error::ConfigError;
 pub use plan::{
     Compression, DeadLetterPlan, ExportManifestPlan, FhirEndpointPlan, FhirExportPlan,
-    FhirImportPlan, NdjsonPlan, OnInvalid, ParquetPlan, Plan, SinkKindPlan, SinkPlan, SourcePlan,
-    ValidateLevel,
+    FhirImportPlan, NdjsonPlan, OnInvalid, ParquetLayout, ParquetPlan, Plan, SinkKindPlan,
+    SinkPlan, SourcePlan, ValidateLevel,
 };
 pub use transform::TransformPlan;
 

@@ -206,6 +206,20 @@ pub struct ParquetPlan {
     pub partition_by: PartitionBy,
     /// Bound on open files.
     pub max_open_files: usize,
+    /// Column layout.
+    pub layout: ParquetLayout,
+}
+
+/// The column layout of a Parquet sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParquetLayout {
+    /// id/meta columns plus the resource JSON.
+    Raw,
+    /// The lossless typed schema of each resource type.
+    Resource {
+        /// Occurrences of a type on a path before JSON text.
+        max_depth: u32,
+    },
 }
 
 /// Checked NDJSON sink.
@@ -742,12 +756,34 @@ pub(crate) fn check(
         let kind = match sink {
             RawSink::Parquet(c) => {
                 let f = |k: &'static str| ["sinks", name.as_str(), k];
-                if let Some(schema) = &c.schema {
-                    if schema != "raw" {
+                let layout = match c.schema.as_deref() {
+                    None | Some("raw") => ParquetLayout::Raw,
+                    Some("resource") => ParquetLayout::Resource {
+                        max_depth: c
+                            .max_depth
+                            .unwrap_or(crate::sink::parquet::resource::DEFAULT_MAX_DEPTH),
+                    },
+                    Some(schema) => {
                         return Err(ctx.err(
                             &f("schema"),
                             format!("unknown Parquet schema `{schema}`"),
-                            "use schema = \"raw\" (typed id and meta columns plus the lossless resource JSON)",
+                            "use schema = \"raw\" (typed id and meta columns plus the lossless resource JSON) or \"resource\" (lossless typed columns per resource type)",
+                        ));
+                    }
+                };
+                if let Some(d) = c.max_depth {
+                    if layout == ParquetLayout::Raw {
+                        return Err(ctx.err(
+                            &f("max_depth"),
+                            "max_depth applies to schema = \"resource\" only".to_string(),
+                            "remove max_depth or set schema = \"resource\"",
+                        ));
+                    }
+                    if !(1..=10).contains(&d) {
+                        return Err(ctx.err(
+                            &f("max_depth"),
+                            format!("max_depth must be between 1 and 10, got {d}"),
+                            "use the default (3) unless deeper recursion must stay typed",
                         ));
                     }
                 }
@@ -778,6 +814,7 @@ pub(crate) fn check(
                         Some(n) => n,
                         None => 32,
                     },
+                    layout,
                 })
             }
             RawSink::Ndjson(c) => {

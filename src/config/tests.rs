@@ -399,3 +399,37 @@ path = "https://acct01.blob.core.windows.net/lake/dead"
     let e = load_text(&text.replace("account = ", "acount = "), &[]).unwrap_err();
     assert!(e.to_string().contains("acount"), "{e}");
 }
+
+#[test]
+fn parquet_schema_resource_and_max_depth_issue_4() {
+    let layout = |sets: &[&str]| match &load_text(GOOD, sets).unwrap().sinks[0].kind {
+        SinkKindPlan::Parquet(p) => p.layout,
+        other => panic!("parquet sink expected: {other:?}"),
+    };
+    assert_eq!(layout(&[]), ParquetLayout::Raw);
+    assert_eq!(layout(&["sinks.lake.schema=raw"]), ParquetLayout::Raw);
+    assert_eq!(
+        layout(&["sinks.lake.schema=resource"]),
+        ParquetLayout::Resource { max_depth: 3 }
+    );
+    assert_eq!(
+        layout(&["sinks.lake.schema=resource", "sinks.lake.max_depth=5"]),
+        ParquetLayout::Resource { max_depth: 5 }
+    );
+
+    let e = load_text(GOOD, &["sinks.lake.schema=nested"]).unwrap_err();
+    assert_eq!(e.message, "unknown Parquet schema `nested`");
+    assert_eq!(e.field.as_deref(), Some("sinks.lake.schema"));
+    assert!(e.fix.contains("\"resource\""), "{}", e.fix);
+
+    let e = load_text(GOOD, &["sinks.lake.max_depth=2"]).unwrap_err();
+    assert_eq!(e.message, "max_depth applies to schema = \"resource\" only");
+    assert_eq!(e.field.as_deref(), Some("sinks.lake.max_depth"));
+
+    let e = load_text(
+        GOOD,
+        &["sinks.lake.schema=resource", "sinks.lake.max_depth=0"],
+    )
+    .unwrap_err();
+    assert_eq!(e.message, "max_depth must be between 1 and 10, got 0");
+}

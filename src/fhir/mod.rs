@@ -3,7 +3,7 @@
 //! ([`model`]: elements, cardinalities, choice types, required bindings) that structure
 //! validation walks; [`xml`]: XML resources converted to JSON with it.
 
-mod instant;
+pub mod instant;
 pub mod model;
 mod resource_types;
 pub mod validate;

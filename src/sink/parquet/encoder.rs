@@ -29,6 +29,10 @@ pub trait BatchEncoder: Send {
     fn reclaim(&mut self) {}
     /// A short name of the layout, written to the file metadata.
     fn layout(&self) -> &'static str;
+    /// More key-value metadata for every file (schema fingerprint, model version, ...).
+    fn metadata(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 /// The `raw` layout: typed `id`, `meta_version_id`, `meta_last_updated` (timestamp µs UTC) and

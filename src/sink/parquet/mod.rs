@@ -10,6 +10,7 @@
 
 mod config;
 pub mod encoder;
+pub mod resource;
 
 pub use config::ParquetSinkConfig;
 
@@ -18,7 +19,7 @@ use super::partition::{is_partition_dir, Key, PartitionBy, Router};
 use super::staging::OutFile;
 use super::{Sink, SinkError, SinkStats, Staging};
 use crate::batch::Batch;
-use crate::config::{Compression, ParquetPlan};
+use crate::config::{Compression, ParquetLayout, ParquetPlan};
 use crate::fhir::{resource_type_index, resource_type_name, TypeIdx};
 use crate::storage::StorageConfig;
 use encoder::{BatchEncoder, RawEncoder};
@@ -152,10 +153,19 @@ impl ParquetSink {
                 .props
                 .clone()
                 .into_builder()
-                .set_key_value_metadata(Some(vec![
-                    KeyValue::new("fhir.resourceType".into(), name.to_string()),
-                    KeyValue::new("fhirpipe.layout".into(), tw.encoder.layout().to_string()),
-                ]))
+                .set_key_value_metadata(Some(
+                    [
+                        ("fhir.resourceType".to_string(), name.to_string()),
+                        (
+                            "fhirpipe.layout".to_string(),
+                            tw.encoder.layout().to_string(),
+                        ),
+                    ]
+                    .into_iter()
+                    .chain(tw.encoder.metadata())
+                    .map(|(k, v)| KeyValue::new(k, v))
+                    .collect(),
+                ))
                 .build();
             let schema = tw.encoder.schema();
             self.fingerprints
@@ -254,6 +264,23 @@ impl ParquetSink {
     }
 }
 
+/// The encoder of `layout` for one resource type.
+fn new_encoder(layout: ParquetLayout, t: TypeIdx) -> Result<Box<dyn BatchEncoder>, SinkError> {
+    Ok(match layout {
+        ParquetLayout::Raw => Box::new(RawEncoder::new()),
+        ParquetLayout::Resource { max_depth } => {
+            let schema =
+                resource::ResourceSchema::new(resource_type_name(t), max_depth).map_err(|e| {
+                    SinkError::Encode {
+                        path: PathBuf::from(resource_type_name(t)),
+                        message: e.to_string(),
+                    }
+                })?;
+            Box::new(resource::ResourceEncoder::new(std::sync::Arc::new(schema)))
+        }
+    })
+}
+
 /// Is `rel` a file of this sink's layout: `<R4 type>/part-NNNNN.parquet` or
 /// `<R4 type>/<date|run>=<value>/part-NNNNN.parquet`?
 fn is_dataset_file(rel: &Path) -> bool {
@@ -285,7 +312,7 @@ impl Sink for ParquetSink {
                     key,
                     TypeWriter {
                         type_idx: r.type_idx,
-                        encoder: Box::new(RawEncoder::new()),
+                        encoder: new_encoder(self.plan.layout, r.type_idx)?,
                         open: None,
                     },
                 );
