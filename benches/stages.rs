@@ -150,6 +150,8 @@ fn benches(c: &mut Criterion) {
         compression: Compression::Zstd(1),
         target_file_size: 128_000_000,
         row_group_bytes: 32 << 20,
+        partition_by: fhirpipe::sink::partition::PartitionBy::None,
+        max_open_files: 32,
         layout: ParquetLayout::Raw,
     };
     let resource_plan = ParquetPlan {

@@ -259,6 +259,7 @@ fn issue5_local_to_azurite_parquet_read_back_by_duckdb() {
             "dead-letter/dead-letter.00000.ndjson".into(),
             "lake/Observation/part-00000.parquet".into(),
             "lake/Patient/part-00000.parquet".into(),
+            "lake/_manifest.json".into(),
         ]
     );
     let dl = String::from_utf8(s.get("dead-letter/dead-letter.00000.ndjson").unwrap()).unwrap();
@@ -361,7 +362,7 @@ fn issue5_failed_run_leaves_no_visible_blobs() {
     let (code, _, stderr) = run_with(&gp, &az.connection_string());
     assert_eq!(code, 0, "{stderr}");
     let after_good = blob_names(&s);
-    assert_eq!(after_good.len(), 4, "{after_good:?}");
+    assert_eq!(after_good.len(), 5, "{after_good:?}"); // 2 + 2 files, the lake's manifest
     let p = write_pipeline(dir.path(), &text);
     let (code, _, stderr) = run_with(&p, &az.connection_string());
     assert_eq!(code, 5, "{stderr}");
@@ -434,4 +435,111 @@ fn issue5_wrong_credentials_give_a_clear_error_without_the_secret() {
         "{error}"
     );
     assert_eq!(report["totals"]["read"], 0, "{report}");
+}
+
+/// Issue 4: `date=` partitions on blob storage. The committed blobs are exactly the files the
+/// manifest lists (with their sizes) plus `lake/_manifest.json`, nothing staged is left, and a
+/// failed re-run with a new date adds no blob and leaves the manifest as it was.
+#[test]
+fn issue4_partitioned_parquet_and_manifest_on_blob_storage() {
+    let Some(az) = Azurite::start() else { return };
+    let c = az.fresh_container("layout");
+    let s = store(&az, &c);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.ndjson");
+    let line = |t: &str, id: &str, meta: &str| {
+        format!(
+            r#"{{"resourceType":"{t}","id":"{id}"{meta},"status":"final","code":{{"text":"x"}}}}"#
+        )
+    };
+    let lu = |d: &str| format!(r#","meta":{{"lastUpdated":"{d}T10:00:00Z"}}"#);
+    let good = [
+        line("Observation", "o1", &lu("2024-03-01")),
+        line("Observation", "o2", &lu("2024-03-02")),
+        line("Observation", "o3", &lu("2024-03-01")),
+        line("Observation", "o4", ""),
+        line("Patient", "p1", &lu("2024-03-02")),
+    ]
+    .join("\n");
+    std::fs::write(&input, format!("{good}\n")).unwrap();
+    let text = local_to_blob_pipeline(&c, &input, "").replace(
+        "kind = \"parquet\"\n",
+        "kind = \"parquet\"\npartition_by = \"date\"\n",
+    );
+    let p = write_pipeline(dir.path(), &text);
+    let (code, report, stderr) = run_with(&p, &az.connection_string());
+    assert_eq!(code, 0, "{stderr}");
+    let lake: Vec<(String, u64)> = s
+        .list("lake")
+        .unwrap()
+        .into_iter()
+        .map(|(n, size)| (n.trim_start_matches("lake/").to_string(), size))
+        .collect();
+    let names: Vec<&str> = lake.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "Observation/date=2024-03-01/part-00000.parquet",
+            "Observation/date=2024-03-02/part-00000.parquet",
+            "Observation/date=__HIVE_DEFAULT_PARTITION__/part-00000.parquet",
+            "Patient/date=2024-03-02/part-00000.parquet",
+            "_manifest.json",
+        ]
+    );
+    let manifest_text = s.get("lake/_manifest.json").unwrap();
+    let m: Value = serde_json::from_slice(&manifest_text).unwrap();
+    let listed: Vec<(String, u64, u64)> = m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["bytes"].as_u64().unwrap(),
+                f["rows"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let on_blob: Vec<(String, u64)> = lake[..4].to_vec();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|(p, b, _)| (p.clone(), *b))
+            .collect::<Vec<_>>(),
+        on_blob
+    );
+    assert_eq!(
+        listed.iter().map(|(_, _, r)| *r).collect::<Vec<_>>(),
+        vec![2, 1, 1, 1]
+    );
+    assert_eq!(m["datasets"]["Observation"]["rows"], 4);
+    assert_eq!(m["pipeline"], "to-blob");
+    assert_eq!(report["sinks"]["lake"]["records"], 5);
+    // The downloaded partition holds its rows.
+    let local = dir.path().join("dl/Observation");
+    std::fs::create_dir_all(&local).unwrap();
+    let bytes = s
+        .get("lake/Observation/date=2024-03-01/part-00000.parquet")
+        .unwrap();
+    std::fs::write(local.join("part-00000.parquet"), bytes).unwrap();
+    assert_eq!(parquet_rows(&dir.path().join("dl"))["Observation"], 2);
+
+    // A failing run with a new date: no new blob, the manifest unchanged.
+    let before = blob_names(&s);
+    std::fs::write(
+        &input,
+        format!(
+            "{}\n{{\"oops\":1}}\n",
+            line("Observation", "o9", &lu("2024-04-01"))
+        ),
+    )
+    .unwrap();
+    let p = write_pipeline(
+        dir.path(),
+        &format!("{text}\n[validate]\non_invalid = \"fail\"\n"),
+    );
+    let (code, _, stderr) = run_with(&p, &az.connection_string());
+    assert_eq!(code, 5, "{stderr}");
+    assert_eq!(blob_names(&s), before);
+    assert_eq!(s.get("lake/_manifest.json").unwrap(), manifest_text);
 }

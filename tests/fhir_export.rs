@@ -650,7 +650,7 @@ fn issue5_export_to_lake_pipeline_checks_with_its_documented_environment() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("  source: fhir_export https://myws-myfhir.fhir.azurehealthcareapis.com/$export (auth: managed_identity)\n    state: https://mylake.blob.core.windows.net/lake/fhir/state/export-to-lake.json (its transactionTime is the next _since)\n"), "{text}");
-    assert!(text.contains("  sink lake: parquet → https://mylake.blob.core.windows.net/lake/fhir/raw/batch=20261123T020000Z/<Type>/part-NNNNN.parquet"), "{text}");
+    assert!(text.contains("  sink lake: parquet → https://mylake.blob.core.windows.net/lake/fhir/raw/<Type>/run=20261123T020000Z/part-NNNNN.parquet"), "{text}");
 }
 
 #[test]

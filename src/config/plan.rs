@@ -8,6 +8,7 @@ use super::transform::TransformPlan;
 use super::ConfigError;
 use crate::fhir::{resource_type_index, TypeIdx, RESOURCE_TYPES};
 use crate::sink::fhir_import::FhirImportSinkConfig;
+use crate::sink::partition::{valid_run_value, PartitionBy};
 use crate::source::fhir_export::{ExportLevel, FhirExportSourceConfig};
 use crate::storage::{BlobUrl, Location, StorageConfig};
 use crate::util::{format_bytes, parse_byte_size};
@@ -203,6 +204,10 @@ pub struct ParquetPlan {
     pub target_file_size: u64,
     /// Row group size in encoded bytes.
     pub row_group_bytes: u64,
+    /// Partition folders; `Run("")` means the run id.
+    pub partition_by: PartitionBy,
+    /// Bound on open files.
+    pub max_open_files: usize,
     /// Column layout.
     pub layout: ParquetLayout,
 }
@@ -237,6 +242,44 @@ pub struct DeadLetterPlan {
     pub path: Location,
     /// Roll size.
     pub target_file_size: u64,
+}
+
+/// `partition_by` and `run_value` of a Parquet sink.
+fn partition_by(
+    ctx: &Ctx,
+    name: &str,
+    c: &crate::sink::parquet::ParquetSinkConfig,
+) -> Result<PartitionBy, ConfigError> {
+    let f = |k: &'static str| ["sinks", name, k];
+    let by = match c.partition_by.as_deref() {
+        None | Some("none") => PartitionBy::None,
+        Some("date") => PartitionBy::Date,
+        Some("run") => PartitionBy::Run(c.run_value.clone().unwrap_or_default()),
+        Some(other) => {
+            return Err(ctx.err(
+                &f("partition_by"),
+                format!("unknown partitioning `{other}`"),
+                "use partition_by = \"date\" (date=YYYY-MM-DD of meta.lastUpdated), \"run\" (run=<run_value>) or \"none\"",
+            ))
+        }
+    };
+    if let Some(v) = &c.run_value {
+        if !matches!(by, PartitionBy::Run(_)) {
+            return Err(ctx.err(
+                &f("run_value"),
+                "run_value is only used with partition_by = \"run\"".into(),
+                "add partition_by = \"run\" or remove run_value",
+            ));
+        }
+        if !valid_run_value(v) {
+            return Err(ctx.err(
+                &f("run_value"),
+                format!("run_value `{v}` cannot be a partition folder name"),
+                "use 1-100 letters, digits, `-`, `_` or `.`, not starting with `.`",
+            ));
+        }
+    }
+    Ok(by)
 }
 
 pub(super) struct Ctx<'a> {
@@ -761,6 +804,18 @@ pub(crate) fn check(
                         32 << 20,
                         (64 << 10, u64::MAX),
                     )?,
+                    partition_by: partition_by(&ctx, name, c)?,
+                    max_open_files: match c.max_open_files {
+                        Some(n) if !(1..=10_000).contains(&n) => {
+                            return Err(ctx.err(
+                                &f("max_open_files"),
+                                format!("max_open_files = {n} is out of range"),
+                                "use a number from 1 to 10000 (default 32)",
+                            ))
+                        }
+                        Some(n) => n,
+                        None => 32,
+                    },
                     layout,
                 })
             }
@@ -991,9 +1046,15 @@ impl fmt::Display for Plan {
             match &s.kind {
                 SinkKindPlan::Parquet(p) => writeln!(
                     f,
-                    "  sink {}: parquet → {}/<Type>/part-NNNNN.parquet ({}, files up to {}, row groups up to {})",
+                    "  sink {}: parquet → {}/<Type>/{}part-NNNNN.parquet ({}, files up to {}, row groups up to {})",
                     s.name,
                     p.path,
+                    match &p.partition_by {
+                        PartitionBy::None => String::new(),
+                        PartitionBy::Date => "date=YYYY-MM-DD/".into(),
+                        PartitionBy::Run(v) if v.is_empty() => "run=<run id>/".into(),
+                        PartitionBy::Run(v) => format!("run={v}/"),
+                    },
                     match p.compression {
                         Compression::Zstd(l) => format!("zstd({l})"),
                         Compression::Snappy => "snappy".into(),

@@ -25,6 +25,7 @@ use crate::exit::ExitCode;
 use crate::fhir::{resource_type_index, RESOURCE_TYPES};
 use crate::sink::dead_letter::DeadLetterSink;
 use crate::sink::fhir_import::FhirImportSink;
+use crate::sink::manifest::RunInfo;
 use crate::sink::ndjson::NdjsonSink;
 use crate::sink::parquet::ParquetSink;
 use crate::sink::{Sink, SinkError, SinkStats, TYPE_SLOTS, UNKNOWN_TYPE_SLOT};
@@ -132,7 +133,17 @@ fn now_rfc3339() -> String {
     crate::util::calendar::rfc3339_utc(secs)
 }
 
-fn open_sinks(plan: &Plan, run_id: &str, opts: &RunOptions) -> Result<Vec<NamedSink>, RunError> {
+fn open_sinks(
+    plan: &Plan,
+    run_id: &str,
+    started: &str,
+    opts: &RunOptions,
+) -> Result<Vec<NamedSink>, RunError> {
+    let run = RunInfo {
+        run_id: run_id.to_string(),
+        pipeline: plan.name.clone(),
+        started: started.to_string(),
+    };
     let mut sinks = Vec::new();
     for s in &plan.sinks {
         let wrap = |e| RunError::Sink {
@@ -143,7 +154,11 @@ fn open_sinks(plan: &Plan, run_id: &str, opts: &RunOptions) -> Result<Vec<NamedS
             SinkKindPlan::Parquet(p) => (
                 "parquet",
                 p.path.to_string(),
-                Box::new(ParquetSink::create(p, run_id, &plan.storage).map_err(wrap)?),
+                Box::new(
+                    ParquetSink::create(p, run_id, &plan.storage)
+                        .map_err(wrap)?
+                        .with_run(run.clone()),
+                ),
             ),
             SinkKindPlan::Ndjson(n) => (
                 "ndjson",
@@ -297,7 +312,7 @@ fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(),
             .map(|d| d.as_nanos())
             .unwrap_or(0)
     );
-    let mut sinks = open_sinks(plan, &run_id, opts)?;
+    let mut sinks = open_sinks(plan, &run_id, &report.started_at, opts)?;
 
     // Dedupe: a first pass without sinks finds the winners.
     let mut index = None;

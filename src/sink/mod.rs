@@ -7,8 +7,10 @@
 
 pub mod dead_letter;
 pub mod fhir_import;
+pub mod manifest;
 pub mod ndjson;
 pub mod parquet;
+pub mod partition;
 mod rolling;
 pub mod staging;
 

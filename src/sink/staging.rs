@@ -195,9 +195,31 @@ impl Staging {
     /// Makes `files` (relative names) visible, then deletes other files under the root for
     /// which `ours` is true (earlier runs' output), then removes the staging area.
     pub fn commit(&self, files: &[String], ours: &dyn Fn(&Path) -> bool) -> Result<(), SinkError> {
+        self.commit_with_manifest(files, ours, None)
+    }
+
+    /// [`Staging::commit`] bracketed by the run's manifest: the previous
+    /// `<root>/_manifest.json` is deleted first and `manifest` (its new text) written last,
+    /// after the stale files are gone, so an existing manifest marks a complete commit.
+    pub fn commit_with_manifest(
+        &self,
+        files: &[String],
+        ours: &dyn Fn(&Path) -> bool,
+        manifest: Option<&[u8]>,
+    ) -> Result<(), SinkError> {
+        use super::manifest::MANIFEST_NAME;
         let fresh: std::collections::HashSet<&Path> = files.iter().map(Path::new).collect();
         match &self.inner {
             Inner::Local { root, tmp } => {
+                if manifest.is_some() {
+                    let old = root.join(MANIFEST_NAME);
+                    match std::fs::remove_file(&old) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(SinkError::io(old)(e))
+                        }
+                        _ => {}
+                    }
+                }
                 for rel in files {
                     let from = tmp.join(rel);
                     let to = root.join(rel);
@@ -212,18 +234,33 @@ impl Staging {
                     if ours(&rel) && !fresh.contains(rel.as_path()) {
                         let p = root.join(&rel);
                         std::fs::remove_file(&p).map_err(SinkError::io(&p))?;
-                        if let Some(parent) = p.parent() {
-                            if parent != root {
-                                // Leaves non-empty folders alone.
-                                let _ = std::fs::remove_dir(parent);
+                        // Empty folders up to the root go too (a partition, then its type);
+                        // remove_dir leaves non-empty folders alone.
+                        let mut dir = p.parent();
+                        while let Some(d) = dir.filter(|d| *d != root.as_path()) {
+                            if std::fs::remove_dir(d).is_err() {
+                                break;
                             }
+                            dir = d.parent();
                         }
                     }
+                }
+                if let Some(text) = manifest {
+                    // Written in staging, synced, then renamed: never seen half-written.
+                    let staged = tmp.join(MANIFEST_NAME);
+                    let mut f = File::create(&staged).map_err(SinkError::io(&staged))?;
+                    f.write_all(text).map_err(SinkError::io(&staged))?;
+                    f.sync_all().map_err(SinkError::io(&staged))?;
+                    let to = root.join(MANIFEST_NAME);
+                    std::fs::rename(&staged, &to).map_err(SinkError::io(&to))?;
                 }
                 std::fs::remove_dir_all(tmp).map_err(SinkError::io(tmp))?;
             }
             Inner::Blob { store, tmp } => {
                 let url = store.url();
+                if manifest.is_some() {
+                    store.delete(&[url.child(MANIFEST_NAME)])?;
+                }
                 for rel in files {
                     store.copy(&format!("{tmp}/{rel}"), &url.child(rel))?;
                 }
@@ -245,6 +282,10 @@ impl Staging {
                     }
                 }
                 store.delete(&stale)?;
+                if let Some(text) = manifest {
+                    // One Put Blob: atomic, visible only when complete.
+                    store.put(&url.child(MANIFEST_NAME), text.to_vec())?;
+                }
                 let staged: Vec<String> = store.list(tmp)?.into_iter().map(|(n, _)| n).collect();
                 store.delete(&staged)?;
             }

@@ -21,4 +21,17 @@ pub struct ParquetSinkConfig {
     pub target_file_size: Option<ByteSize>,
     /// Close a row group when its encoded size reaches this (default "32MiB").
     pub row_group_size: Option<ByteSize>,
+    /// Hive-style partition folders below each type folder: `"none"` (default), `"date"`
+    /// (`date=YYYY-MM-DD` of `meta.lastUpdated` in UTC; resources without it go to
+    /// `date=__HIVE_DEFAULT_PARTITION__`) or `"run"` (`run=<run_value>`). A re-run replaces
+    /// the partitions it writes and keeps the others.
+    pub partition_by: Option<String>,
+    /// The value of `run=` with `partition_by = "run"` (letters, digits, `-`, `_`, `.`);
+    /// default the run id. Set it per run, e.g. `run_value = "${EXPORT_BATCH}"`.
+    pub run_value: Option<String>,
+    /// Files open at once across types and partitions (default 32); when a new partition needs
+    /// a file beyond this, the least recently used file is closed (the partition may then get
+    /// several files). Bounds memory: each open file holds up to 1 MiB of encoded rows plus its
+    /// write buffer (1 MiB locally, up to 10 MiB of blocks in flight on blob storage).
+    pub max_open_files: Option<usize>,
 }

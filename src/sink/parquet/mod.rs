@@ -1,4 +1,7 @@
-//! The `parquet` sink: one dataset per resource type, `<path>/<Type>/part-NNNNN.parquet`.
+//! The `parquet` sink: one dataset per resource type, `<path>/<Type>/part-NNNNN.parquet`, or
+//! per Hive partition `<path>/<Type>/<date|run>=<value>/part-NNNNN.parquet` (routing and the
+//! open-file bound in [`super::partition`]), with the run's `_manifest.json`
+//! ([`super::manifest`]) written last on commit.
 //! Per type, an encoder ([`encoder::BatchEncoder`]) fills Arrow builders; batches of a few MB go
 //! to a lazily opened `ArrowWriter` that closes row groups at `row_group_size` encoded bytes;
 //! files roll when `bytes_written + in_progress_size` reaches `target_file_size` (delta-rs's
@@ -11,11 +14,13 @@ pub mod resource;
 
 pub use config::ParquetSinkConfig;
 
+use super::manifest::{schema_fingerprint, FileEntry, Manifest, RunInfo};
+use super::partition::{is_partition_dir, Key, PartitionBy, Router};
 use super::staging::OutFile;
 use super::{Sink, SinkError, SinkStats, Staging};
 use crate::batch::Batch;
 use crate::config::{Compression, ParquetLayout, ParquetPlan};
-use crate::fhir::{resource_type_index, resource_type_name, TypeIdx, RESOURCE_TYPES};
+use crate::fhir::{resource_type_index, resource_type_name, TypeIdx};
 use crate::storage::StorageConfig;
 use encoder::{BatchEncoder, RawEncoder};
 use parquet::arrow::ArrowWriter;
@@ -23,6 +28,7 @@ use parquet::basic::{Compression as PqCompression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Rows are handed from the builders to the writer at this size.
@@ -34,13 +40,13 @@ struct Open {
     writer: ArrowWriter<OutFile>,
     path: PathBuf,
     rel: String,
+    rows: u64,
 }
 
 struct TypeWriter {
     type_idx: TypeIdx,
     encoder: Box<dyn BatchEncoder>,
     open: Option<Open>,
-    seq: u32,
 }
 
 impl TypeWriter {
@@ -55,8 +61,14 @@ pub struct ParquetSink {
     plan: ParquetPlan,
     staging: Staging,
     props: WriterProperties,
-    types: Vec<Option<TypeWriter>>,
+    /// One writer per (type, partition), at most `max_open_files` open.
+    writers: Router<TypeWriter>,
     stats: SinkStats,
+    /// Rows per committed file, for the manifest.
+    entries: Vec<FileEntry>,
+    /// Schema fingerprint per dataset written.
+    fingerprints: BTreeMap<String, String>,
+    run: RunInfo,
 }
 
 fn encode_err(path: &Path) -> impl FnOnce(parquet::errors::ParquetError) -> SinkError + '_ {
@@ -89,59 +101,96 @@ impl ParquetSink {
             .set_column_statistics_enabled(ColumnPath::from("resource"), EnabledStatistics::None)
             .set_statistics_truncate_length(Some(64))
             .build();
+        let mut by = plan.partition_by.clone();
+        if let PartitionBy::Run(v) = &mut by {
+            if v.is_empty() {
+                *v = run_id.to_string();
+            }
+        }
         Ok(ParquetSink {
             staging: Staging::create(&plan.path, run_id, storage)?,
             plan: plan.clone(),
             props,
-            types: (0..RESOURCE_TYPES.len()).map(|_| None).collect(),
+            writers: Router::new(by, plan.max_open_files),
             stats: SinkStats::new(),
+            entries: Vec::new(),
+            fingerprints: BTreeMap::new(),
+            run: RunInfo {
+                run_id: run_id.to_string(),
+                ..RunInfo::default()
+            },
         })
     }
 
-    fn buffered(&self) -> usize {
-        self.types.iter().flatten().map(TypeWriter::memory).sum()
+    /// Names the run (pipeline, start time) in the manifest.
+    pub fn with_run(mut self, run: RunInfo) -> Self {
+        self.run = run;
+        self
     }
 
-    /// Hands buffered rows of one type to its writer; closes the row group when asked, and the
+    fn buffered(&self) -> usize {
+        self.writers.writers().map(TypeWriter::memory).sum()
+    }
+
+    /// Hands buffered rows of one writer to its file; closes the row group when asked, and the
     /// file when it reached its target size.
-    fn push_rows(&mut self, idx: usize, close_row_group: bool) -> Result<(), SinkError> {
-        let props = self.props.clone();
+    fn push_rows(&mut self, key: Key, close_row_group: bool) -> Result<(), SinkError> {
+        let needs_file = self
+            .writers
+            .peek(key)
+            .is_some_and(|tw| tw.open.is_none() && tw.encoder.rows() > 0);
+        if needs_file {
+            let rel = format!(
+                "{}/part-{:05}.parquet",
+                self.writers.dir(key),
+                self.writers.next_seq(key)
+            );
+            let tw = self.writers.peek(key).expect("checked above");
+            let f = self.staging.create_file(&rel, 1 << 20)?;
+            let path = f.path();
+            let name = resource_type_name(tw.type_idx);
+            let props = self
+                .props
+                .clone()
+                .into_builder()
+                .set_key_value_metadata(Some(
+                    [
+                        ("fhir.resourceType".to_string(), name.to_string()),
+                        (
+                            "fhirpipe.layout".to_string(),
+                            tw.encoder.layout().to_string(),
+                        ),
+                    ]
+                    .into_iter()
+                    .chain(tw.encoder.metadata())
+                    .map(|(k, v)| KeyValue::new(k, v))
+                    .collect(),
+                ))
+                .build();
+            let schema = tw.encoder.schema();
+            self.fingerprints
+                .entry(name.to_string())
+                .or_insert_with(|| schema_fingerprint(&schema));
+            let writer = ArrowWriter::try_new(f, schema, Some(props)).map_err(encode_err(&path))?;
+            tw.open = Some(Open {
+                writer,
+                path,
+                rel,
+                rows: 0,
+            });
+        }
         let target = self.plan.target_file_size as usize;
-        let Some(tw) = self.types[idx].as_mut() else {
+        let Some(tw) = self.writers.peek(key) else {
             return Ok(());
         };
         if tw.encoder.rows() > 0 {
-            if tw.open.is_none() {
-                let name = resource_type_name(tw.type_idx);
-                let rel = format!("{name}/part-{:05}.parquet", tw.seq);
-                let f = self.staging.create_file(&rel, 1 << 20)?;
-                let path = f.path();
-                let props = props
-                    .into_builder()
-                    .set_key_value_metadata(Some(
-                        [
-                            ("fhir.resourceType".to_string(), name.to_string()),
-                            (
-                                "fhirpipe.layout".to_string(),
-                                tw.encoder.layout().to_string(),
-                            ),
-                        ]
-                        .into_iter()
-                        .chain(tw.encoder.metadata())
-                        .map(|(k, v)| KeyValue::new(k, v))
-                        .collect(),
-                    ))
-                    .build();
-                let writer = ArrowWriter::try_new(f, tw.encoder.schema(), Some(props))
-                    .map_err(encode_err(&path))?;
-                tw.open = Some(Open { writer, path, rel });
-            }
             let open = tw.open.as_mut().expect("opened above");
             let rb = tw.encoder.flush().map_err(|e| SinkError::Encode {
                 path: open.path.clone(),
                 message: e.to_string(),
             })?;
             open.writer.write(&rb).map_err(encode_err(&open.path))?;
+            open.rows += rb.num_rows() as u64;
             drop(rb);
             tw.encoder.reclaim();
         }
@@ -150,21 +199,68 @@ impl ParquetSink {
                 open.writer.flush().map_err(encode_err(&open.path))?;
             }
             if open.writer.bytes_written() + open.writer.in_progress_size() >= target {
-                Self::close_file(tw, &mut self.stats)?;
+                Self::close_file(tw, &mut self.stats, &mut self.entries)?;
             }
         }
         Ok(())
     }
 
-    fn close_file(tw: &mut TypeWriter, stats: &mut SinkStats) -> Result<(), SinkError> {
+    fn close_file(
+        tw: &mut TypeWriter,
+        stats: &mut SinkStats,
+        entries: &mut Vec<FileEntry>,
+    ) -> Result<(), SinkError> {
         if let Some(open) = tw.open.take() {
-            let Open { writer, path, rel } = open;
+            let Open {
+                writer,
+                path,
+                rel,
+                rows,
+            } = open;
             let w = writer.into_inner().map_err(encode_err(&path))?;
-            stats.bytes += w.close()?;
+            let bytes = w.close()?;
+            stats.bytes += bytes;
+            entries.push(FileEntry::new(rel.clone(), rows, bytes));
             stats.files.push(rel);
-            tw.seq += 1;
         }
         Ok(())
+    }
+
+    /// Writes out and closes the writer of `key` and forgets it (its rows are all in files).
+    fn retire(&mut self, key: Key) -> Result<(), SinkError> {
+        self.push_rows(key, false)?;
+        if let Some(mut tw) = self.writers.remove(key) {
+            Self::close_file(&mut tw, &mut self.stats, &mut self.entries)?;
+        }
+        Ok(())
+    }
+
+    /// Is `rel` an earlier run's file that this run's commit replaces? Unpartitioned: every
+    /// file of the layout (`<Type>/part-N.parquet`, `<Type>/<k>=<v>/part-N.parquet`).
+    /// Partitioned: files in the partition folders this run wrote, and unpartitioned files of
+    /// the types it wrote; other partitions are kept (dynamic partition overwrite).
+    fn replaces(&self, rel: &Path) -> bool {
+        if !is_dataset_file(rel) {
+            return false;
+        }
+        if self.writers.by() == &PartitionBy::None {
+            return true;
+        }
+        let dir = rel.parent().unwrap_or(Path::new(""));
+        let written = |d: &Path| {
+            self.entries
+                .iter()
+                .any(|e| Path::new(&e.path).parent() == Some(d))
+        };
+        if dir.components().count() == 1 {
+            written(dir)
+                || self
+                    .entries
+                    .iter()
+                    .any(|e| Path::new(&e.path).starts_with(dir))
+        } else {
+            written(dir)
+        }
     }
 }
 
@@ -185,15 +281,20 @@ fn new_encoder(layout: ParquetLayout, t: TypeIdx) -> Result<Box<dyn BatchEncoder
     })
 }
 
-/// Is `rel` a file this sink writes (`<R4 type>/part-NNNNN.parquet`)?
+/// Is `rel` a file of this sink's layout: `<R4 type>/part-NNNNN.parquet` or
+/// `<R4 type>/<date|run>=<value>/part-NNNNN.parquet`?
 fn is_dataset_file(rel: &Path) -> bool {
     let parts: Vec<String> = rel
         .iter()
         .map(|c| c.to_string_lossy().into_owned())
         .collect();
-    parts.len() == 2
-        && resource_type_index(&parts[0]).is_some()
-        && parts[1]
+    let dir_ok = match parts.len() {
+        2 => resource_type_index(&parts[0]).is_some(),
+        3 => is_partition_dir(&Path::new(&parts[0]).join(&parts[1])),
+        _ => false,
+    };
+    dir_ok
+        && parts[parts.len() - 1]
             .strip_prefix("part-")
             .and_then(|s| s.strip_suffix(".parquet"))
             .is_some_and(|n| n.len() >= 5 && n.bytes().all(|b| b.is_ascii_digit()))
@@ -202,34 +303,39 @@ fn is_dataset_file(rel: &Path) -> bool {
 impl Sink for ParquetSink {
     fn write(&mut self, batch: &Batch) -> Result<(), SinkError> {
         for r in &batch.records {
-            let idx = r.type_idx as usize;
-            if self.types[idx].is_none() {
-                self.types[idx] = Some(TypeWriter {
-                    type_idx: r.type_idx,
-                    encoder: new_encoder(self.plan.layout, r.type_idx)?,
-                    open: None,
-                    seq: 0,
-                });
+            let key = self.writers.key(r);
+            if self.writers.get(key).is_none() {
+                if let Some(old) = self.writers.to_evict_for(key) {
+                    self.retire(old)?;
+                }
+                self.writers.insert(
+                    key,
+                    TypeWriter {
+                        type_idx: r.type_idx,
+                        encoder: new_encoder(self.plan.layout, r.type_idx)?,
+                        open: None,
+                    },
+                );
             }
-            let tw = self.types[idx].as_mut().expect("set above");
+            let tw = self.writers.peek(key).expect("inserted above");
             tw.encoder.append(batch, r);
-            self.stats.records[idx] += 1;
+            self.stats.records[r.type_idx as usize] += 1;
             if tw.encoder.buffered_bytes() >= ENCODE_BATCH_BYTES {
-                self.push_rows(idx, false)?;
+                self.push_rows(key, false)?;
             }
         }
         let mut rounds = 0;
-        while self.buffered() > MEMORY_BUDGET && rounds < RESOURCE_TYPES.len() {
+        while self.buffered() > MEMORY_BUDGET && rounds < self.writers.open_count() {
             rounds += 1;
             let largest = self
-                .types
-                .iter()
-                .enumerate()
-                .filter_map(|(i, t)| t.as_ref().map(|t| (i, t.memory())))
+                .writers
+                .keys()
+                .into_iter()
+                .filter_map(|k| self.writers.peek(k).map(|t| (k, t.memory())))
                 .max_by_key(|&(_, b)| b)
-                .map(|(i, _)| i);
+                .map(|(k, _)| k);
             match largest {
-                Some(i) => self.push_rows(i, true)?,
+                Some(k) => self.push_rows(k, true)?,
                 None => break,
             }
         }
@@ -237,18 +343,26 @@ impl Sink for ParquetSink {
     }
 
     fn finish(&mut self) -> Result<SinkStats, SinkError> {
-        for idx in 0..self.types.len() {
-            self.push_rows(idx, false)?;
-            if let Some(tw) = self.types[idx].as_mut() {
-                Self::close_file(tw, &mut self.stats)?;
-            }
+        for key in self.writers.keys() {
+            self.retire(key)?;
         }
         self.stats.files.sort();
         Ok(self.stats.clone())
     }
 
     fn commit(&mut self) -> Result<(), SinkError> {
-        self.staging.commit(&self.stats.files, &is_dataset_file)
+        let manifest = Manifest::new(
+            &self.run,
+            "parquet",
+            self.writers.by().column(),
+            self.entries.clone(),
+            &self.fingerprints,
+        );
+        self.staging.commit_with_manifest(
+            &self.stats.files,
+            &|rel| self.replaces(rel),
+            Some(&manifest.to_bytes()),
+        )
     }
 
     fn abort(&mut self) {
