@@ -3,12 +3,15 @@
 //! exact and the overlap match rule (see `fhirpipe::phi::eval`). The recognizer was tuned on
 //! seed 7 only; these seeds were not looked at while writing the rules. Floors are the
 //! figures reached (rounded down), so a regression fails; the targets (recall ≥ 0.95,
-//! precision ≥ 0.90 overall) are asserted on the overlap rule.
+//! precision ≥ 0.90 overall) are asserted on both rules, with and without the structured
+//! data. The held-out seeds vary the names, values and template choices, not the phrasing:
+//! the generator's sentence templates are the same for every seed, so these figures do not
+//! say how the cues carry over to other writers' notes.
 
 mod support;
 
 use fhirpipe::phi::eval::{load_corpus, Doc, Scores};
-use fhirpipe::phi::{KnownPhi, PhiType, Recognizer};
+use fhirpipe::phi::{KnownPhi, PhiType, Recognizer, Span};
 use support::*;
 
 /// Patients per corpus: about 23 notes each, so ~2,500 notes (3.4 MB of text) per seed.
@@ -83,7 +86,7 @@ fn check(what: &str, scores: &Scores, floors: &[Floor]) {
     assert!(failed.is_empty(), "regressions:\n{}", failed.join("\n"));
 }
 
-/// The targets, on both match rules, with the structured data.
+/// The targets, on both match rules.
 fn targets(scores: &Scores) {
     let all = scores.overall();
     for (rule, (p, r, _)) in [("exact", all.exact()), ("overlap", all.overlap())] {
@@ -110,11 +113,12 @@ const WITH_KNOWN: &[Floor] = &[
     (Some(PhiType::City), 0.999, 0.999, 0.999, 0.999),
 ];
 
-/// Without KnownPhi: names and cities rely on cues alone.
+/// Without KnownPhi: names and cities rely on cues alone (and on the second pass that looks
+/// for cued names elsewhere in the note).
 const WITHOUT_KNOWN: &[Floor] = &[
-    (None, 0.975, 0.895, 0.999, 0.935),
-    (Some(PhiType::Name), 0.92, 0.71, 0.999, 0.83),
-    (Some(PhiType::City), 0.999, 0.92, 0.999, 0.92),
+    (None, 0.975, 0.955, 0.999, 0.999),
+    (Some(PhiType::Name), 0.93, 0.88, 0.999, 0.999),
+    (Some(PhiType::City), 0.999, 0.999, 0.999, 0.999),
 ];
 
 fn evaluate(seed: &str) {
@@ -123,6 +127,7 @@ fn evaluate(seed: &str) {
     check("with KnownPhi", &with, WITH_KNOWN);
     check("without KnownPhi", &without, WITHOUT_KNOWN);
     targets(&with);
+    targets(&without);
 }
 
 #[test]
@@ -137,7 +142,7 @@ fn phi_recognition_seed_4242() {
 
 /// The development corpus (seed 7, the only one looked at while writing the rules): prints
 /// every gold span no found span overlaps and every found span overlapping no gold span
-/// (set PHI_NO_KNOWN to leave out the structured data). Run with
+/// (set PHI_NO_KNOWN to leave out the structured data, PHI_EXACT for the exact rule). Run with
 /// `cargo test --test phi_eval -- --ignored --nocapture`.
 #[test]
 #[ignore]
@@ -146,6 +151,15 @@ fn phi_errors_on_the_development_seed() {
     let rec = Recognizer::new();
     let mut scores = Scores::default();
     let no_known = std::env::var_os("PHI_NO_KNOWN").is_some();
+    let exact = std::env::var_os("PHI_EXACT").is_some();
+    let same = |a: &Span, b: &Span| {
+        a.kind == b.kind
+            && if exact {
+                a.start == b.start && a.end == b.end
+            } else {
+                a.start < b.end && b.start < a.end
+            }
+    };
     let empty = KnownPhi::new();
     for d in &docs {
         let found = rec.find(&d.text, if no_known { &empty } else { &d.known });
@@ -156,11 +170,7 @@ fn phi_errors_on_the_development_seed() {
             d.text[a..b].replace('\n', "⏎")
         };
         for f in &found {
-            if !d
-                .gold
-                .iter()
-                .any(|g| g.kind == f.kind && g.start < f.end && f.start < g.end)
-            {
+            if !d.gold.iter().any(|g| same(g, f)) {
                 println!(
                     "FOUND {:<7} {:?}  in «{}»",
                     f.kind.label(),
@@ -170,10 +180,7 @@ fn phi_errors_on_the_development_seed() {
             }
         }
         for g in &d.gold {
-            if !found
-                .iter()
-                .any(|f| g.kind == f.kind && g.start < f.end && f.start < g.end)
-            {
+            if !found.iter().any(|f| same(g, f)) {
                 println!(
                     "MISSED {:<7} {:?}  in «{}»",
                     g.kind.label(),

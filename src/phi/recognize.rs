@@ -336,22 +336,47 @@ impl Recognizer {
 
     /// The PHI spans of `text`, sorted and non-overlapping, using `known` (the record's
     /// own names, addresses and identifiers) besides the built-in patterns and cues.
+    ///
+    /// Names found through a cue (a title, label, kinship word or credential) are then
+    /// looked for in the rest of the text too, as if they were known: a note that names
+    /// "Dr. Priya Natarajan" once and "Natarajan" later gets both (a second pass, run only
+    /// when a cue found a word the record did not know).
     pub fn find(&self, text: &str, known: &KnownPhi) -> Vec<Span> {
-        let b = text.as_bytes();
-        let mut s = Scan {
-            text,
-            b,
-            t: Vec::with_capacity(b.len() / 4),
-            cands: Vec::with_capacity(64),
-        };
-        tokenize(b, &mut s.t);
-        byte_patterns(&mut s);
-        known_literals(&mut s, known);
-        for k in 0..s.t.len() {
-            token_rules(&mut s, k, known);
+        let spans = scan(text, known);
+        let mut extra: Option<KnownPhi> = None;
+        for s in spans.iter().filter(|s| s.kind == PhiType::Name) {
+            for w in text[s.start..s.end].split([' ', ',']) {
+                if w.len() >= 2 && !known.name_words.contains(w) {
+                    extra
+                        .get_or_insert_with(|| known.clone())
+                        .name_words
+                        .insert(w.to_string());
+                }
+            }
         }
-        resolve(s.cands, b)
+        match extra {
+            Some(k) => scan(text, &k),
+            None => spans,
+        }
     }
+}
+
+/// One pass: tokens, candidates, resolution.
+fn scan(text: &str, known: &KnownPhi) -> Vec<Span> {
+    let b = text.as_bytes();
+    let mut s = Scan {
+        text,
+        b,
+        t: Vec::with_capacity(b.len() / 4),
+        cands: Vec::with_capacity(64),
+    };
+    tokenize(b, &mut s.t);
+    byte_patterns(&mut s);
+    known_literals(&mut s, known);
+    for k in 0..s.t.len() {
+        token_rules(&mut s, k, known);
+    }
+    resolve(s.cands, b)
 }
 
 fn byte_patterns(s: &mut Scan<'_>) {
@@ -554,6 +579,24 @@ fn token_rules(s: &mut Scan<'_>, k: usize, known: &KnownPhi) {
                 }
             }
             names_at(s, k, known);
+            // "Macon Regional Medical Center", "Springfield General Hospital": US hospitals are
+            // commonly named after their city.
+            if matches!(
+                w,
+                "Medical" | "General" | "Memorial" | "Regional" | "Community"
+            ) && k >= 1
+                && matches!(s.w(k + 1), "Center" | "Hospital" | "Medical")
+            {
+                let f = names_before(s, k);
+                // Only the first descriptor word of "Regional Medical Center" starts one.
+                let first = !matches!(
+                    s.w(k - 1),
+                    "Medical" | "General" | "Memorial" | "Regional" | "Community"
+                );
+                if f < k && first && !matches!(s.w(f), "St" | "Saint" | "Mount" | "Mt") {
+                    s.add(s.t[f].s, s.t[k - 1].e, PhiType::City, 0.6);
+                }
+            }
             // "lives in Springfield"
             if matches!(
                 lw.as_str(),
@@ -577,23 +620,75 @@ fn token_rules(s: &mut Scan<'_>, k: usize, known: &KnownPhi) {
                     };
                     s.add(tok.s, e, kind, 0.95);
                 }
+            } else if b[tok.s] == b','
+                && matches!(s.w(k + 1), "a" | "an")
+                && s.is(k + 2, C::Num)
+                && age_after(b, s.t[k + 2].e)
+            {
+                // "Janet Bailey, a 54-year-old woman"
+                let f = names_before(s, k);
+                if f < k {
+                    s.name_run(f, k, 0.75);
+                }
+            } else if b[tok.s] == b','
+                && k >= 1
+                && s.cap(k - 1)
+                && !words::is_not_name(s.w(k - 1))
+                && s.cap(k + 1)
+                && !words::is_not_name(s.w(k + 1))
+                && (s.punct(k + 2, b'|')
+                    || matches!(s.w(k + 2), "MRN" | "DOB" | "Age" | "Sex")
+                    || s.w(k + 2).is_empty())
+                && (k < 2 || !s.same_line(k - 2) || s.punct(k - 2, b'|'))
+            {
+                // "Bailey, Janet | MRN ...": a "Last, First" header line.
+                s.name_run(k - 1, k + 2, 0.75);
             } else if b[tok.s] == b',' && s.is(k + 1, C::Word) && words::is_credential(s.w(k + 1)) {
                 // "Ann Lee, MD": up to three capitalised words before the comma.
-                let mut f = k;
-                while f > 0
-                    && k - f < 3
-                    && s.cap(f - 1)
-                    && !words::is_not_name(s.w(f - 1))
-                    && s.same_line(f - 1)
-                {
-                    f -= 1;
-                }
+                let f = names_before(s, k);
                 if k - f >= 2 {
                     s.name_run(f, k, 0.85);
                 }
             }
         }
     }
+}
+
+/// The first of up to three capitalised name-like words right before token `k`, on its
+/// line (`k` when there are none).
+fn names_before(s: &Scan<'_>, k: usize) -> usize {
+    let mut f = k;
+    while f > 0
+        && k - f < 3
+        && s.cap(f - 1)
+        && !words::is_not_name(s.w(f - 1))
+        && !words::is_kinship(s.w(f - 1))
+        && words::month(s.w(f - 1)).is_none()
+        && s.same_line(f - 1)
+    {
+        f -= 1;
+    }
+    f
+}
+
+/// Verbs that follow a patient's name at the start of a clinical sentence.
+fn is_report_verb(w: &str) -> bool {
+    matches!(
+        w,
+        "reports"
+            | "returns"
+            | "presents"
+            | "denies"
+            | "states"
+            | "complains"
+            | "endorses"
+            | "admits"
+            | "agrees"
+            | "verbalized"
+            | "verbalizes"
+            | "arrived"
+            | "arrives"
+    )
 }
 
 /// Names: the record's own name words (runs of them), and names cued by a title, a label
@@ -643,6 +738,17 @@ fn names_at(s: &mut Scan<'_>, k: usize, known: &KnownPhi) {
             }
             s.add(start, end, PhiType::Name, 0.97);
         }
+        return;
+    }
+    // "Margaret reports ...": a capitalised word opening a sentence before a report verb.
+    if is_report_verb(s.w(k + 1))
+        && s.cap(k)
+        && !words::is_not_name(w)
+        && !words::is_kinship(w)
+        && !words::is_title(w)
+        && (k == 0 || s.punct(k - 1, b'.') || s.punct(k - 1, b':') || !s.same_line(k - 1))
+    {
+        s.name_run(k, k + 1, 0.6);
         return;
     }
     let title = words::is_title(w);
@@ -820,6 +926,34 @@ mod tests {
                 ("Lee Ann Park", "NAME"),
                 ("Wen Zhou", "NAME"),
             ])
+        );
+    }
+
+    #[test]
+    fn sentence_header_and_hospital_cues_and_second_pass() {
+        let text = "Okafor, Adaeze | MRN 88 | DOB 1/2/1950\n\
+                    Location: Macon Regional Medical Center\n\
+                    Adaeze Okafor, a 74-year-old woman, presents with cough. \
+                    Adaeze reports fever. Follow up at Springfield General Hospital.";
+        assert_eq!(
+            found(text, &KnownPhi::new()),
+            pairs(&[
+                ("Okafor, Adaeze", "NAME"),
+                ("1/2/1950", "DATE"),
+                ("Macon", "CITY"),
+                ("Adaeze Okafor", "NAME"),
+                ("74", "AGE"),
+                ("Adaeze", "NAME"),
+                ("Springfield", "CITY"),
+            ])
+        );
+        // A name seen once with a cue is found again without one.
+        assert_eq!(
+            found(
+                "Seen by Dr. Ines Ferreira. Ferreira to call back.",
+                &KnownPhi::new()
+            ),
+            pairs(&[("Ines Ferreira", "NAME"), ("Ferreira", "NAME")])
         );
     }
 
