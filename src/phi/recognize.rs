@@ -978,6 +978,36 @@ mod tests {
     }
 
     #[test]
+    fn any_text_gives_sorted_disjoint_spans_on_char_boundaries() {
+        // Pieces that start or end detectors, glued in pseudo-random order.
+        const PIECES: [&str; 24] = [
+            "Dr.", " ", "José", "O'Brien", ",", "1", "12", "/", "-", ".", "2016", "@", "x.org",
+            "http://", "Mar", "\n", "(617)", "555", "MRN", ":", "é", "'s", "Ct", "GA 30301",
+        ];
+        let mut k = KnownPhi::new();
+        k.add_name("José O'Brien");
+        k.add_literal(PhiType::City, "é");
+        let rec = Recognizer::new();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..2_000 {
+            let mut text = String::new();
+            for _ in 0..(x % 40) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                text.push_str(PIECES[(x % PIECES.len() as u64) as usize]);
+            }
+            let spans = rec.find(&text, &k);
+            let mut end = 0;
+            for sp in &spans {
+                assert!(sp.start >= end && sp.end > sp.start, "{text:?} {spans:?}");
+                assert!(text.get(sp.start..sp.end).is_some(), "{text:?} {sp:?}");
+                end = sp.end;
+            }
+        }
+    }
+
+    #[test]
     fn clinical_numbers_are_not_phi() {
         let text = "BP 128/82 mmHg, HR 72, Temp 36.8 C, BMI 27.7. HbA1c 7.2 %. ICD-10 E11.9. \
                     Lisinopril 10 mg daily. Pain 3/10. Seen at 10:11. Room 12.";
