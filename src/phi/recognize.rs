@@ -361,22 +361,28 @@ impl Recognizer {
     }
 }
 
+thread_local! {
+    /// The token and candidate buffers, reused across calls on a thread.
+    static SCRATCH: std::cell::Cell<(Vec<Tok>, Vec<(Span, u8)>)> =
+        const { std::cell::Cell::new((Vec::new(), Vec::new())) };
+}
+
 /// One pass: tokens, candidates, resolution.
 fn scan(text: &str, known: &KnownPhi) -> Vec<Span> {
     let b = text.as_bytes();
-    let mut s = Scan {
-        text,
-        b,
-        t: Vec::with_capacity(b.len() / 4),
-        cands: Vec::with_capacity(64),
-    };
+    let (mut t, mut cands) = SCRATCH.take();
+    t.clear();
+    cands.clear();
+    let mut s = Scan { text, b, t, cands };
     tokenize(b, &mut s.t);
     byte_patterns(&mut s);
     known_literals(&mut s, known);
     for k in 0..s.t.len() {
         token_rules(&mut s, k, known);
     }
-    resolve(s.cands, b)
+    let out = resolve(&mut s.cands, b);
+    SCRATCH.set((s.t, s.cands));
+    out
 }
 
 fn byte_patterns(s: &mut Scan<'_>) {
@@ -848,14 +854,14 @@ fn street_line(s: &mut Scan<'_>, k: usize) {
 
 /// Non-overlapping spans: candidates by priority, then length, then position; each taken
 /// when it overlaps none taken before. Output sorted by start.
-fn resolve(mut cands: Vec<(Span, u8)>, b: &[u8]) -> Vec<Span> {
+fn resolve(cands: &mut [(Span, u8)], b: &[u8]) -> Vec<Span> {
     cands.sort_by(|(a, pa), (c, pc)| {
         pc.cmp(pa)
             .then((c.end - c.start).cmp(&(a.end - a.start)))
             .then(a.start.cmp(&c.start))
     });
     let mut out: Vec<Span> = Vec::with_capacity(cands.len());
-    for (c, _) in cands {
+    for &(c, _) in cands.iter() {
         // Trim to whole characters (defensive; detectors work on ASCII boundaries).
         if c.end > b.len() || out.iter().any(|o| o.start < c.end && c.start < o.end) {
             continue;
