@@ -361,9 +361,12 @@ impl Recognizer {
     }
 }
 
+/// The token and candidate buffers of a scan.
+type Buffers = (Vec<Tok>, Vec<(Span, u8)>);
+
 thread_local! {
     /// The token and candidate buffers, reused across calls on a thread.
-    static SCRATCH: std::cell::Cell<(Vec<Tok>, Vec<(Span, u8)>)> =
+    static SCRATCH: std::cell::Cell<Buffers> =
         const { std::cell::Cell::new((Vec::new(), Vec::new())) };
 }
 
