@@ -295,6 +295,12 @@ mod tests {
     }
 
     #[test]
+    fn spans_serialize_for_reports() {
+        let s = serde_json::to_string(&sp(3, 8, PhiType::Mrn)).unwrap_or_default();
+        assert_eq!(s, r#"{"start":3,"end":8,"type":"MRN","confidence":1.0}"#);
+    }
+
+    #[test]
     fn exact_and_overlap_rules() {
         let gold = [
             sp(0, 3, PhiType::Name),

@@ -114,6 +114,13 @@ impl PhiType {
     }
 }
 
+impl serde::Serialize for PhiType {
+    /// As its label, for run reports.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.label())
+    }
+}
+
 impl std::fmt::Display for PhiType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.label())
@@ -122,13 +129,16 @@ impl std::fmt::Display for PhiType {
 
 /// One recognised PHI mention: byte offsets into the text (end exclusive), its category and
 /// the recognizer's confidence (0–1; data-backed matches highest, context guesses lowest).
-#[derive(Clone, Copy, PartialEq, Debug)]
+/// Serializes as `{"start":..,"end":..,"type":"NAME","confidence":..}` for the `tag`
+/// operation's report.
+#[derive(Clone, Copy, PartialEq, Debug, serde::Serialize)]
 pub struct Span {
     /// First byte.
     pub start: usize,
     /// One past the last byte.
     pub end: usize,
     /// The category.
+    #[serde(rename = "type")]
     pub kind: PhiType,
     /// Confidence in 0–1.
     pub confidence: f32,
