@@ -303,7 +303,7 @@ impl<'a> Scan<'a> {
             let w = self.w(k);
             let filler = matches!(w, "#" | ":" | "." | "-")
                 || matches!(
-                    w.to_ascii_lowercase().as_str(),
+                    words::Lower::new(w).as_str(),
                     "id" | "number" | "no" | "num" | "is" | "record"
                 );
             if !filler {
@@ -391,9 +391,14 @@ fn scan(text: &str, known: &KnownPhi) -> Vec<Span> {
 fn byte_patterns(s: &mut Scan<'_>) {
     let b = s.b;
     // URLs
-    for pat in ["http://", "https://", "www."] {
-        for i in memmem::find_iter(b, pat.as_bytes()) {
-            if pat == "www." && i > 0 && (is_alnum(b[i - 1]) || b[i - 1] == b'/') {
+    static URL_STARTS: std::sync::LazyLock<[memmem::Finder<'static>; 3]> =
+        std::sync::LazyLock::new(|| {
+            ["http://", "https://", "www."].map(|p| memmem::Finder::new(p.as_bytes()))
+        });
+    for finder in URL_STARTS.iter() {
+        let pat = finder.needle();
+        for i in finder.find_iter(b) {
+            if pat == b"www." && i > 0 && (is_alnum(b[i - 1]) || b[i - 1] == b'/') {
                 continue;
             }
             let mut e = i + pat.len();
@@ -522,7 +527,7 @@ fn token_rules(s: &mut Scan<'_>, k: usize, known: &KnownPhi) {
                 } else {
                     s.w(k - 1)
                 };
-                if matches!(prev.to_ascii_lowercase().as_str(), "age" | "aged") {
+                if prev.eq_ignore_ascii_case("age") || prev.eq_ignore_ascii_case("aged") {
                     s.add(tok.s, tok.e, PhiType::Age, 0.85);
                 }
             }
@@ -559,7 +564,8 @@ fn token_rules(s: &mut Scan<'_>, k: usize, known: &KnownPhi) {
                     }
                 }
             }
-            let lw = w.to_ascii_lowercase();
+            let lower = words::Lower::new(w);
+            let lw = lower.as_str();
             // Labelled MRN: "MRN", "MR #", "Medical record #", "medical record number".
             let mrn_label = lw == "mrn"
                 || (lw == "mr" && s.punct(k + 1, b'#'))
@@ -568,11 +574,11 @@ fn token_rules(s: &mut Scan<'_>, k: usize, known: &KnownPhi) {
                 if let Some((vs, ve)) = s.id_value(k + 1, 3) {
                     s.add(vs, ve, PhiType::Mrn, 0.95);
                 }
-            } else if words::is_id_label(&lw) {
+            } else if words::is_id_label(lw) {
                 let colon_or_id = s.punct(k + 1, b':')
                     || s.punct(k + 1, b'#')
                     || matches!(
-                        s.w(k + 1).to_ascii_lowercase().as_str(),
+                        words::Lower::new(s.w(k + 1)).as_str(),
                         "id" | "number" | "no" | "num"
                     )
                     || lw == "id";
@@ -607,10 +613,8 @@ fn token_rules(s: &mut Scan<'_>, k: usize, known: &KnownPhi) {
                 }
             }
             // "lives in Springfield"
-            if matches!(
-                lw.as_str(),
-                "lives" | "resides" | "living" | "residing" | "moved"
-            ) && matches!(s.w(k + 1), "in" | "to" | "near")
+            if matches!(lw, "lives" | "resides" | "living" | "residing" | "moved")
+                && matches!(s.w(k + 1), "in" | "to" | "near")
             {
                 let e = s.name_words(k + 2, 3);
                 if e > k + 2 {
@@ -706,7 +710,7 @@ fn names_at(s: &mut Scan<'_>, k: usize, known: &KnownPhi) {
     let w = s.w(k);
     // Runs of known name words; only the first word of a run starts one.
     let known_word = |s: &Scan<'_>, j: usize| {
-        s.is(j, C::Word) && {
+        s.is(j, C::Word) && !s.b[s.t[j].s].is_ascii_lowercase() && {
             let w = s.w(j);
             known.name_words.contains(w)
                 || w.strip_suffix("'s")
@@ -767,8 +771,9 @@ fn names_at(s: &mut Scan<'_>, k: usize, known: &KnownPhi) {
         s.name_run(after, e, 0.85);
         return;
     }
-    let lw = w.to_ascii_lowercase();
-    if words::is_name_label(&lw) && (s.punct(k + 1, b':') || lw == "by") {
+    let lower = words::Lower::new(w);
+    let lw = lower.as_str();
+    if words::is_name_label(lw) && (s.punct(k + 1, b':') || lw == "by") {
         let f = if s.punct(k + 1, b':') { k + 2 } else { k + 1 };
         if words::is_title(s.w(f)) {
             return; // the title rule takes it
@@ -782,7 +787,7 @@ fn names_at(s: &mut Scan<'_>, k: usize, known: &KnownPhi) {
         }
         return;
     }
-    if words::is_kinship(&lw) && k >= 1 {
+    if words::is_kinship(lw) && k >= 1 {
         let pre = s.w(k - 1).to_ascii_lowercase();
         if matches!(
             pre.as_str(),

@@ -3,9 +3,35 @@
 //! subset), personal titles, clinical credentials, kinship words and the field labels that
 //! introduce names and identifiers. Nothing here is taken from the sample generator.
 
+/// A short word in ASCII lower case, on the stack ("" when longer than 16 bytes: no word
+/// of these vocabularies is), so the checks below allocate nothing.
+pub(crate) struct Lower {
+    buf: [u8; 16],
+    len: usize,
+}
+
+impl Lower {
+    pub(crate) fn new(w: &str) -> Self {
+        let mut buf = [0u8; 16];
+        let b = w.as_bytes();
+        if b.len() > buf.len() {
+            return Lower { buf, len: 0 };
+        }
+        for (d, c) in buf.iter_mut().zip(b) {
+            *d = c.to_ascii_lowercase();
+        }
+        Lower { buf, len: b.len() }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // ASCII lower-casing keeps UTF-8 valid.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
 /// Month names and their common abbreviations → month number.
 pub(crate) fn month(w: &str) -> Option<u32> {
-    let m = match w.trim_end_matches('.').to_ascii_lowercase().as_str() {
+    let m = match Lower::new(w.trim_end_matches('.')).as_str() {
         "january" | "jan" => 1,
         "february" | "feb" => 2,
         "march" | "mar" => 3,
@@ -139,7 +165,7 @@ pub(crate) fn is_credential(w: &str) -> bool {
 /// Kinship and care words after which a name often follows ("his wife, Ana").
 pub(crate) fn is_kinship(w: &str) -> bool {
     matches!(
-        w.to_ascii_lowercase().as_str(),
+        Lower::new(w).as_str(),
         "wife"
             | "husband"
             | "spouse"
@@ -175,7 +201,7 @@ pub(crate) fn is_kinship(w: &str) -> bool {
 /// Field labels after which a person's name follows ("Patient: ...").
 pub(crate) fn is_name_label(w: &str) -> bool {
     matches!(
-        w.to_ascii_lowercase().as_str(),
+        Lower::new(w).as_str(),
         "patient"
             | "name"
             | "re"
@@ -257,7 +283,7 @@ pub(crate) fn is_not_name(w: &str) -> bool {
 /// Labels that introduce another identifier.
 pub(crate) fn is_id_label(w: &str) -> bool {
     matches!(
-        w.to_ascii_lowercase().as_str(),
+        Lower::new(w).as_str(),
         "id" | "member"
             | "policy"
             | "account"
