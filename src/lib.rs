@@ -16,6 +16,7 @@ pub mod fhir;
 pub mod fhirclient;
 pub mod fhirpath;
 pub mod http;
+pub mod phi;
 pub mod run;
 pub mod sample;
 pub mod sink;

@@ -21,47 +21,9 @@ use super::names::City;
 use super::rng::Rng;
 use super::time::{self, NoteDate, Secs};
 
-/// A kind of PHI span (the `type` of an annotation).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Phi {
-    Name,
-    Date,
-    Phone,
-    Fax,
-    Email,
-    Ssn,
-    Mrn,
-    Id,
-    Address,
-    City,
-    State,
-    Zip,
-    Url,
-    Ip,
-    Age,
-}
-
-impl Phi {
-    pub(crate) fn label(self) -> &'static str {
-        match self {
-            Phi::Name => "NAME",
-            Phi::Date => "DATE",
-            Phi::Phone => "PHONE",
-            Phi::Fax => "FAX",
-            Phi::Email => "EMAIL",
-            Phi::Ssn => "SSN",
-            Phi::Mrn => "MRN",
-            Phi::Id => "ID",
-            Phi::Address => "ADDRESS",
-            Phi::City => "CITY",
-            Phi::State => "STATE",
-            Phi::Zip => "ZIP",
-            Phi::Url => "URL",
-            Phi::Ip => "IP",
-            Phi::Age => "AGE",
-        }
-    }
-}
+/// A kind of PHI span (the `type` of an annotation): the recognizer's categories, so the
+/// labels of both sides are one list.
+pub(crate) use crate::phi::PhiType as Phi;
 
 /// One PHI span: byte offsets into the note text, end exclusive.
 #[derive(Clone, Copy, Debug)]
