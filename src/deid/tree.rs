@@ -423,12 +423,11 @@ impl<'a> Builder<'_, 'a> {
                     slots.len() - 1
                 }
             };
-            let items: Vec<Json<'a>> = match val.as_array() {
-                Some(a) => a.iter().collect(),
-                None => vec![val],
-            };
+            // The array's items, or the value itself (no `Vec` per member).
+            let many = val.as_array().map(|a| a.iter());
+            let one = many.is_none().then_some(val);
             let array = val.is_array() || is_many(ty, base);
-            for (i, item) in items.into_iter().enumerate() {
+            for (i, item) in many.into_iter().flatten().chain(one).enumerate() {
                 let el = match slots[slot].1.get(i) {
                     Some(&e) => e,
                     None => {
