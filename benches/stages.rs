@@ -3,7 +3,9 @@
 //! resource), Parquet encoding. Input: Observation-like NDJSON lines built here (about 16 MB),
 //! so the benchmark needs no external data; when `../shared/data/synthea-150` (or
 //! `$FHIRPIPE_SHARED/data/synthea-150`) exists, the checks are also measured on a slice of it
-//! that keeps its mix of resource types. Run with `cargo bench --bench stages [-- FILTER]`.
+//! that keeps its mix of resource types, with and without the `[deidentify]` stage (the HIPAA
+//! Safe Harbor preset `pipelines/deid/safe-harbor.json`). Run with
+//! `cargo bench --bench stages [-- FILTER]`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use fhirpipe::batch::{BufPool, Chunk, SourceFile};
@@ -197,6 +199,31 @@ fn benches(c: &mut Criterion) {
             )
         });
     }
+    // Basic checks + de-identification with the Safe Harbor rules (issue 6 item 7): compare
+    // with `parse_and_check` above for the stage's cost.
+    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines/deid/safe-harbor.json");
+    let text = std::fs::read_to_string(&config).expect("pipelines/deid/safe-harbor.json");
+    let keys = |v: &str| match v {
+        "FHIRPIPE_DEID_CRYPTO_HASH_KEY" => Some("bench-hash-key".to_string()),
+        "FHIRPIPE_DEID_DATE_SHIFT_KEY" => Some("bench-shift-key".to_string()),
+        _ => None,
+    };
+    let deid = fhirpipe::deid::Deidentifier::from_str("safe-harbor.json", &text, &keys)
+        .expect("the Safe Harbor preset loads");
+    let mut checker = Checker::new(None).with_deidentify(Some(Arc::new(deid)));
+    let batch = checker.check(chunk(&synthea));
+    assert_eq!(
+        batch.rejects.len(),
+        0,
+        "synthea-150 de-identifies without rejects"
+    );
+    g.bench_function("parse_check_deid_safe_harbor", |b| {
+        b.iter_batched(
+            || chunk(&synthea),
+            |c| black_box(checker.check(c).records.len()),
+            criterion::BatchSize::LargeInput,
+        )
+    });
     g.finish();
 }
 

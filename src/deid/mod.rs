@@ -150,6 +150,8 @@ pub struct Deidentifier {
     skip_errors: bool,
     types: R4TypeInfo,
     today: Ymd,
+    /// The HMAC state keyed once with `cryptoHashKey` (cloned per value).
+    hash_key: methods::HashKey,
     /// The free-text hook (see [`FreeTextHook`]).
     pub free_text: Option<Box<FreeTextHook>>,
 }
@@ -372,6 +374,7 @@ impl Deidentifier {
         }
         Ok(Deidentifier {
             rules,
+            hash_key: methods::HashKey::new(params.crypto_hash_key.expose()),
             params,
             skip_errors,
             types: R4TypeInfo::new(),
@@ -638,12 +641,12 @@ impl Run<'_> {
                 let Some(v) = non_empty else {
                     return Ok(Ops::default());
                 };
-                let key = p.crypto_hash_key.expose();
+                let key = &self.d.hash_key;
                 let parent_ty = tree.els[id].parent.map(|q| tree.els[q].ty);
                 let hashed = if tree.els[id].name == "reference" && parent_ty == Some("Reference") {
-                    methods::transform_reference_id(v, |s| methods::hmac_hex(s, key))
+                    methods::transform_reference_id(v, |s| key.hex(s))
                 } else {
-                    methods::hmac_hex(v, key)
+                    key.hex(v)
                 };
                 tree.els[id].value = Some(Prim::Str(hashed));
                 Ops::CRYPTO_HASH

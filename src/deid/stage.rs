@@ -26,19 +26,20 @@ pub fn deidentify_batch(d: &Deidentifier, batch: &mut Batch, data: &mut Vec<u8>)
     let mut rejected = false;
     let mut buf = Vec::new();
     for mut r in records {
-        let original = data[r.json.clone()].to_vec();
-        let fail = |reason: String| Reject {
+        let original = r.json.clone();
+        // The original text is copied only for a reject.
+        let fail = |data: &[u8], reason: String| Reject {
             line: r.line,
-            text: original.clone(),
+            text: data[original.clone()].to_vec(),
             reason,
             type_idx: Some(r.type_idx),
             outcome: None,
             entry: r.entry,
         };
-        let out = match d.deidentify(&original, &prefix) {
+        let out = match d.deidentify(&data[original.clone()], &prefix) {
             Ok(o) => o,
             Err(e) => {
-                batch.rejects.push(fail(e.to_string()));
+                batch.rejects.push(fail(data, e.to_string()));
                 rejected = true;
                 continue;
             }
@@ -74,7 +75,7 @@ pub fn deidentify_batch(d: &Deidentifier, batch: &mut Batch, data: &mut Vec<u8>)
                 };
                 batch
                     .rejects
-                    .push(fail(format!("after de-identification: {reason}")));
+                    .push(fail(data, format!("after de-identification: {reason}")));
                 rejected = true;
             }
         }

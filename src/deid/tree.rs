@@ -12,6 +12,7 @@ use super::error::DeidError;
 use crate::fhirpath::{Json, TypeInfo, PRIMITIVE_TYPES};
 use simd_json::prelude::*;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Index of an element in [`Tree::els`].
 pub type Id = usize;
@@ -60,7 +61,34 @@ pub struct El {
 pub struct Tree {
     /// All elements; 0 is the root resource.
     pub els: Vec<El>,
-    by_key: HashMap<[usize; 2], Id>,
+    by_key: HashMap<[usize; 2], Id, BuildHasherDefault<KeyHasher>>,
+}
+
+/// The hasher of [`tape_key`]s: the keys are addresses (unique, not attacker-chosen), so a
+/// multiply-mix is enough; SipHash cost a noticeable share of the tree build (issue 6 item 7).
+#[derive(Default)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // `[usize; 2]` arrives here as one 16-byte slice (after its length).
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            self.write_u64(u64::from_ne_bytes(w.try_into().unwrap_or_default()));
+        }
+        for &b in words.remainder() {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
 }
 
 /// The identity of a tape value: `simd_json::tape::Value` is a view of a slice of the tape, and
@@ -205,6 +233,11 @@ impl Tree {
             .collect()
     }
 
+    /// Whether `id` has a live child.
+    pub fn has_live_kids(&self, id: Id) -> bool {
+        self.els[id].kids.iter().any(|&k| !self.els[k].removed)
+    }
+
     /// The resource's `id` value.
     pub fn resource_id(&self, res: Id) -> &str {
         self.kids_named(res, "id")
@@ -238,18 +271,20 @@ impl Tree {
             first = false;
         }
         let kids = self.live_kids(id);
-        let mut done: Vec<&str> = Vec::new();
-        for &k in &kids {
+        let mut group: Vec<Id> = Vec::new();
+        for (i, &k) in kids.iter().enumerate() {
             let name = self.els[k].name.as_str();
-            if done.contains(&name) {
+            // A name is written once, at its first element, with all its elements.
+            if kids[..i].iter().any(|&c| self.els[c].name == name) {
                 continue;
             }
-            done.push(name);
-            let group: Vec<Id> = kids
-                .iter()
-                .copied()
-                .filter(|&c| self.els[c].name == name)
-                .collect();
+            group.clear();
+            group.extend(
+                kids[i..]
+                    .iter()
+                    .copied()
+                    .filter(|&c| self.els[c].name == name),
+            );
             let array = self.els[group[0]].in_array;
             let primitive = group
                 .iter()
@@ -271,12 +306,12 @@ impl Tree {
                     None => out.extend_from_slice(b"null"),
                 });
             }
-            if group.iter().any(|&c| !self.live_kids(c).is_empty()) {
+            if group.iter().any(|&c| self.has_live_kids(c)) {
                 sep(&mut first, out);
                 write_str(&format!("_{name}"), out);
                 out.push(b':');
                 self.write_items(&group, array, out, |t, c, out| {
-                    if t.live_kids(c).is_empty() {
+                    if !t.has_live_kids(c) {
                         out.extend_from_slice(b"null");
                     } else {
                         t.write(c, out);
@@ -356,7 +391,7 @@ impl<'a> Builder<'_, 'a> {
             return Err(DeidError::Invalid(format!("{path} is not an object")));
         };
         // name → the elements made for it, so `_name` and `name` meet whatever their order.
-        let mut slots: Vec<(String, Vec<Id>)> = Vec::new();
+        let mut slots: Vec<(&str, Vec<Id>)> = Vec::new();
         for (k, val) in obj.iter() {
             if k == "resourceType" && self.tree.els[id].resource {
                 continue;
@@ -380,20 +415,19 @@ impl<'a> Builder<'_, 'a> {
                     ))
                 })?
             };
-            let found = slots.as_slice().iter().position(|(n, _)| n == base);
+            let found = slots.as_slice().iter().position(|(n, _)| *n == base);
             let slot = match found {
                 Some(i) => i,
                 None => {
-                    slots.push((base.to_string(), Vec::new()));
+                    slots.push((base, Vec::new()));
                     slots.len() - 1
                 }
             };
-            let items: Vec<Json<'a>> = match val.as_array() {
-                Some(a) => a.iter().collect(),
-                None => vec![val],
-            };
+            // The array's items, or the value itself (no `Vec` per member).
+            let many = val.as_array().map(|a| a.iter());
+            let one = many.is_none().then_some(val);
             let array = val.is_array() || is_many(ty, base);
-            for (i, item) in items.into_iter().enumerate() {
+            for (i, item) in many.into_iter().flatten().chain(one).enumerate() {
                 let el = match slots[slot].1.get(i) {
                     Some(&e) => e,
                     None => {

@@ -128,3 +128,43 @@ fn civil_day_arithmetic() {
         (2021, 2, 28)
     );
 }
+
+/// Issue 6 item 7: relative references are split by hand, not by the literal-reference
+/// regex; the split must be exactly the regex's on every shape.
+#[test]
+fn relative_reference_split_agrees_with_the_regex() {
+    let long = format!("Patient/{}", "a".repeat(65));
+    let ok64 = format!("Patient/{}", "a".repeat(64));
+    for r in [
+        "Patient/123",
+        "Patient/6e85520e-e9c1-42a5-8995-2030a90384c4",
+        "Encounter/a.b-c",
+        "Patient/1/_history/2",
+        "Patient/1/_history/",
+        "Patient/1/_history",
+        "Patient/1/other/2",
+        "Patient/",
+        "Patient",
+        "/Patient/1",
+        "NotAType/1",
+        "patient/1",
+        "Patient/1 2",
+        "Patient/ä",
+        "Patient/1/_history/2/3",
+        &long,
+        &ok64,
+    ] {
+        let by_regex = literal_reference().captures(r).map(|c| {
+            (
+                c.name("prefix").unwrap().as_str(),
+                c.name("id").unwrap().as_str(),
+                c.name("suffix").map_or("", |m| m.as_str()),
+            )
+        });
+        assert_eq!(relative_reference(r), by_regex, "{r:?}");
+    }
+    assert_eq!(
+        relative_reference("Patient/1/_history/2"),
+        Some(("Patient/", "1", "/_history/2"))
+    );
+}
