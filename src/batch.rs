@@ -158,6 +158,8 @@ pub struct Batch {
     pub input_bytes: u64,
     /// Where `data` goes back when the batch is dropped.
     pub pool: Option<BufPool>,
+    /// Free-text PHI counts of `[deidentify.text]` over this batch's records.
+    pub text: crate::phi::carriers::CarrierStats,
 }
 
 impl Chunk {

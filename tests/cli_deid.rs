@@ -284,6 +284,22 @@ fn safe_harbor_keeps_references_resolvable_on_shared_data() {
     }
 }
 
+/// Runs the test pipeline of `support::pipeline` with `extra` (the keys in the environment)
+/// and returns the process output and its `--report`.
+fn run_pipeline(dir: &Path, input: &Path, out: &Path, extra: &str) -> (Output, serde_json::Value) {
+    let p = support::pipeline(dir, input, out, extra);
+    let report_path = dir.join("report.json");
+    let run = fhirpipe(&[
+        "run",
+        p.to_str().unwrap(),
+        "--report",
+        report_path.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&report_path)
+        .unwrap_or_else(|e| panic!("no report ({e}): {}", String::from_utf8_lossy(&run.stderr)));
+    (run, serde_json::from_str(&text).unwrap())
+}
+
 fn ndjson_lines_under(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -321,19 +337,9 @@ fn the_deidentify_stage_in_a_pipeline_counts_and_dead_letters() {
         "[deidentify]\nconfig = {:?}\n",
         preset("safe-harbor.json").display().to_string()
     );
-    let p = support::pipeline(dir.path(), &input, &out, &extra);
-    let report_path = dir.path().join("report.json");
-    let run = fhirpipe(&[
-        "run",
-        p.to_str().unwrap(),
-        "--report",
-        report_path.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let (run, report) = run_pipeline(dir.path(), &input, &out, &extra);
     let stderr = String::from_utf8_lossy(&run.stderr).to_string();
     assert_eq!(run.status.code(), Some(1), "{stderr}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
     assert_eq!(report["conservation_ok"], true, "{report}");
     assert_eq!(report["deidentified"]["Patient"], 1);
     assert_eq!(report["deidentified"]["Observation"], 1);
@@ -393,4 +399,153 @@ fn the_presets_check_and_the_limited_data_set_keeps_dates_and_zip3() {
         !line.contains("Doe") && !line.contains("Springfield"),
         "{line}"
     );
+}
+
+/// A DocumentReference whose text/plain note names the patient of PATIENT and whose
+/// narrative is `div`.
+fn note_doc(id: &str, note: &str, div: &str) -> String {
+    use base64::Engine as _;
+    let data = base64::engine::general_purpose::STANDARD.encode(note);
+    format!(
+        r#"{{"resourceType":"DocumentReference","id":"{id}","status":"current","subject":{{"reference":"Patient/p1"}},"text":{{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">{div}</div>"}},"content":[{{"attachment":{{"contentType":"text/plain","data":"{data}"}}}}]}}"#
+    )
+}
+
+fn decoded_note(line: &str) -> String {
+    use base64::Engine as _;
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let data = v["content"][0]["attachment"]["data"].as_str().unwrap();
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// Issue 6 item 4 in a pipeline: `[deidentify.text]` redacts the note with the patient's
+/// name and city taken from Patient.ndjson by a first pass; a narrative that is not XHTML
+/// is dead-lettered with the element and the reason; the report counts carriers and spans.
+#[test]
+fn deidentify_text_in_a_pipeline_redacts_notes_with_names_from_the_patient_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(input.join("Patient.ndjson"), format!("{PATIENT}\n")).unwrap();
+    let good = note_doc(
+        "d1",
+        "Jane Doe was seen in Springfield on 03/14/2019. Call 413-555-0100.",
+        "Visit note",
+    );
+    let bad = note_doc("d2", "ok", "Doe <b");
+    std::fs::write(
+        input.join("DocumentReference.ndjson"),
+        format!("{good}\n{bad}\n"),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let extra = format!(
+        "[deidentify]\nconfig = {:?}\n\n[deidentify.text]\noperation = \"redact\"\n",
+        preset("safe-harbor-text.json").display().to_string()
+    );
+    let (run, report) = run_pipeline(dir.path(), &input, &out, &extra);
+    let stdout = String::from_utf8_lossy(&run.stdout).to_string();
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(report["conservation_ok"], true, "{report}");
+    let t = &report["deidentify_text"];
+    assert_eq!(t["operation"], "redact", "{report}");
+    assert_eq!(t["known_resources"], 1, "{report}");
+    assert_eq!(t["attachments"], 1, "{report}");
+    assert_eq!(t["narratives"], 1, "{report}");
+    // "Jane Doe" is one span.
+    assert_eq!(t["spans"]["NAME"], 1, "{report}");
+    assert_eq!(t["spans"]["CITY"], 1, "{report}");
+    assert_eq!(t["spans"]["DATE"], 1, "{report}");
+    assert_eq!(t["spans"]["PHONE"], 1, "{report}");
+    // The summary table goes to stderr.
+    let stderr = String::from_utf8_lossy(&run.stderr).to_string();
+    assert!(
+        stderr.contains("free text (redact): 1 narratives, 0 annotations, 1 text/plain attachments (0 others left), 4 PHI spans: CITY 1, DATE 1, NAME 1, PHONE 1; known PHI from 1 resources"),
+        "{stderr}"
+    );
+    let lines: Vec<String> = ndjson_lines_under(&out.join("ndjson"))
+        .into_iter()
+        .filter(|l| l.contains("DocumentReference"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(
+        decoded_note(&lines[0]),
+        "[NAME] was seen in [CITY] on [DATE]. Call [PHONE]."
+    );
+    let dl = ndjson_lines_under(&out.join("dead-letter"));
+    assert_eq!(dl.len(), 1);
+    let d: serde_json::Value = serde_json::from_str(&dl[0]).unwrap();
+    assert_eq!(d["line"], 2);
+    let reason = d["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("DocumentReference.text.div: narrative XHTML is malformed"),
+        "{reason}"
+    );
+}
+
+/// `fhirpipe deid --text tag`: the text is unchanged and the report lists every carrier's
+/// spans with file, line and element.
+#[test]
+fn deid_text_tag_lists_spans_in_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let patients = dir.path().join("Patient.ndjson");
+    std::fs::write(&patients, format!("{PATIENT}\n")).unwrap();
+    let docs = dir.path().join("DocumentReference.ndjson");
+    let note = "Jane Doe, seen 03/14/2019.";
+    std::fs::write(&docs, format!("\n{}\n", note_doc("d1", note, "Visit"))).unwrap();
+    let out_dir = dir.path().join("o");
+    let report = dir.path().join("r.json");
+    let out = deid(&[
+        "--config",
+        preset("safe-harbor-text.json").to_str().unwrap(),
+        "--text",
+        "tag",
+        patients.to_str().unwrap(),
+        docs.to_str().unwrap(),
+        "--output",
+        out_dir.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    let stdout = succeeded("deid --text tag", &out);
+    assert!(
+        stdout.contains("free text (tag): 1 narratives, 0 annotations, 1 text/plain attachments"),
+        "{stdout}"
+    );
+    let line = std::fs::read_to_string(out_dir.join("DocumentReference.ndjson")).unwrap();
+    assert_eq!(decoded_note(line.trim()), note);
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["text"]["known_resources"], 1, "{r}");
+    let spans = r["text_spans"].as_array().expect("text_spans");
+    assert_eq!(spans.len(), 1, "{r}");
+    assert_eq!(spans[0]["line"], 2);
+    assert_eq!(spans[0]["resourceType"], "DocumentReference");
+    assert_eq!(
+        spans[0]["element"],
+        "DocumentReference.content[0].attachment.data"
+    );
+    let got: Vec<(u64, u64, &str)> = spans[0]["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["start"].as_u64().unwrap(),
+                s["end"].as_u64().unwrap(),
+                s["type"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [(0, 8, "NAME"), (15, 25, "DATE")]);
 }

@@ -30,6 +30,26 @@ pub struct DeidArgs {
     /// Write a JSON report (counts per type) here.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// Free-text PHI in text.div, Annotation.text and text/plain attachments: `tag` (spans in
+    /// the report, text unchanged), `redact` or `surrogate` (key: FHIRPIPE_DEID_TEXT_KEY or
+    /// the configuration's cryptoHashKey). Without it free text is left to the rules.
+    #[arg(long, value_name = "OP", value_parser = ["tag", "redact", "surrogate"])]
+    text: Option<String>,
+    /// The replacement of `--text redact`; `{TYPE}` is the category.
+    #[arg(
+        long,
+        value_name = "FMT",
+        default_value = "[{TYPE}]",
+        requires = "text"
+    )]
+    text_format: String,
+    /// Only these categories (comma-separated: NAME,DATE,PHONE,...); default all.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', requires = "text")]
+    text_types: Option<Vec<String>>,
+    /// Do not read names, addresses and identifiers from the inputs' Patient, RelatedPerson,
+    /// Practitioner and Organization resources first (they make names in text recognisable).
+    #[arg(long, requires = "text")]
+    no_known_phi: bool,
 }
 
 /// Counts of one resource type.
@@ -50,6 +70,23 @@ struct Report {
     deidentified: u64,
     dead_lettered: u64,
     types: BTreeMap<String, TypeCounts>,
+    /// Free-text counts (with `--text`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<crate::deid::text::TextReport>,
+    /// With `--text tag`: every carrier with PHI, where it is and the spans.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    text_spans: Vec<SpansEntry>,
+}
+
+/// One carrier's spans in the report (`--text tag`).
+#[derive(Debug, Serialize)]
+struct SpansEntry {
+    file: String,
+    line: u64,
+    #[serde(rename = "resourceType")]
+    resource_type: &'static str,
+    element: String,
+    spans: Vec<crate::phi::Span>,
 }
 
 #[derive(Serialize)]
@@ -65,6 +102,7 @@ const BATCH_LINES: usize = 2048;
 
 struct Ctx<'a> {
     d: &'a Deidentifier,
+    known: Option<&'a crate::deid::text::KnownIndex>,
     report: Report,
     dead: std::io::BufWriter<std::fs::File>,
 }
@@ -75,10 +113,36 @@ pub fn run(a: DeidArgs) -> i32 {
         let _ = writeln!(std::io::stderr(), "fhirpipe: {msg}");
         code.code()
     };
-    let d = match Deidentifier::from_file(&a.config) {
+    let mut d = match Deidentifier::from_file(&a.config) {
         Ok(d) => d,
         Err(e) => return fail(e.to_string(), ExitCode::Usage),
     };
+    let mut text_report = None;
+    if let Some(op) = &a.text {
+        let cfg = crate::phi::PhiConfig {
+            operation: match op.as_str() {
+                "tag" => crate::phi::PhiOperation::Tag,
+                "surrogate" => crate::phi::PhiOperation::Surrogate,
+                _ => crate::phi::PhiOperation::Redact,
+            },
+            format: a.text_format.clone(),
+            types: a.text_types.clone(),
+            known: !a.no_known_phi,
+            ..Default::default()
+        };
+        let key = std::env::var("FHIRPIPE_DEID_TEXT_KEY")
+            .ok()
+            .filter(|k| !k.is_empty())
+            .unwrap_or_else(|| d.parameters().crypto_hash_key.expose().to_string());
+        let key = (!key.is_empty()).then_some(key.as_bytes());
+        match crate::deid::text::TextDeid::new(&cfg, key) {
+            Ok(t) => {
+                text_report = Some(crate::deid::text::TextReport::new(t.operation()));
+                d.text = Some(t);
+            }
+            Err(e) => return fail(format!("--text: {e}"), ExitCode::Usage),
+        }
+    }
     let mut names = Vec::new();
     for p in &a.inputs {
         if !p.is_file() {
@@ -115,9 +179,23 @@ pub fn run(a: DeidArgs) -> i32 {
             )
         }
     };
+    let known = match (&d.text, &mut text_report) {
+        (Some(t), Some(r)) if t.known => match known_phi(&a.inputs) {
+            Ok(k) => {
+                r.known_resources = Some(k.resources());
+                Some(k)
+            }
+            Err(e) => return fail(e, ExitCode::Io),
+        },
+        _ => None,
+    };
     let mut cx = Ctx {
         d: &d,
-        report: Report::default(),
+        known: known.as_ref(),
+        report: Report {
+            text: text_report,
+            ..Report::default()
+        },
         dead,
     };
     for (p, name) in a.inputs.iter().zip(&names) {
@@ -151,6 +229,39 @@ pub fn run(a: DeidArgs) -> i32 {
     } else {
         ExitCode::Success.code()
     }
+}
+
+/// The known-PHI index from the inputs: NDJSON files named for a Patient, RelatedPerson,
+/// Practitioner or Organization, and every single-resource `.json` file (other types are
+/// ignored by the index).
+fn known_phi(inputs: &[PathBuf]) -> Result<crate::deid::text::KnownIndex, String> {
+    use crate::deid::text::{type_of_file_name, KnownIndex, KNOWN_TYPES};
+    let mut index = KnownIndex::new();
+    for p in inputs {
+        if p.extension().is_some_and(|e| e == "json") {
+            let text = std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+            index.add_json(text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&text));
+            continue;
+        }
+        if !KNOWN_TYPES.contains(&type_of_file_name(&p.display().to_string())) {
+            continue;
+        }
+        let mut reader = open(p)?;
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            let n = reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+            if n == 0 {
+                break;
+            }
+            if buf.iter().any(|b| !b.is_ascii_whitespace()) {
+                index.add_json(&buf);
+            }
+        }
+    }
+    Ok(index)
 }
 
 fn output_name(p: &Path) -> String {
@@ -244,6 +355,7 @@ fn process(
     out: &mut impl Write,
 ) -> Result<(), String> {
     let d = cx.d;
+    let known = cx.known;
     let results: Vec<_> = lines
         .par_iter()
         .map(|(n, text)| {
@@ -251,7 +363,7 @@ fn process(
             if t.is_empty() {
                 return (*n, None);
             }
-            (*n, Some(d.deidentify(t, prefix)))
+            (*n, Some(d.deidentify_with(t, prefix, known)))
         })
         .collect();
     let r = &mut cx.report;
@@ -259,7 +371,19 @@ fn process(
         r.lines += 1;
         match result {
             None => r.blank_lines += 1,
-            Some(Ok(o)) => {
+            Some(Ok(mut o)) => {
+                if let Some(t) = r.text.as_mut() {
+                    t.add(&o.text.stats);
+                }
+                for s in o.text.spans.drain(..) {
+                    r.text_spans.push(SpansEntry {
+                        file: file.to_string(),
+                        line,
+                        resource_type: o.resource_type,
+                        element: s.element,
+                        spans: s.spans,
+                    });
+                }
                 out.write_all(&o.json)
                     .and_then(|_| out.write_all(b"\n"))
                     .map_err(|e| format!("cannot write output of {file}: {e}"))?;
@@ -318,6 +442,9 @@ fn summary(r: &Report, dead_letter: &Path) -> String {
                 c.deidentified, c.skipped, c.dead_lettered
             ));
         }
+    }
+    if let Some(t) = &r.text {
+        s.push_str(&t.summary_line());
     }
     if r.dead_lettered > 0 {
         s.push_str(&format!("dead letters: {}\n", dead_letter.display()));

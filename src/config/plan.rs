@@ -915,7 +915,28 @@ pub(crate) fn check(
                 }
             };
             match crate::deid::Deidentifier::from_file(&path) {
-                Ok(x) => Some((path, Arc::new(x))),
+                Ok(mut x) => {
+                    if let Some(t) = &d.text {
+                        let key = std::env::var("FHIRPIPE_DEID_TEXT_KEY")
+                            .ok()
+                            .filter(|k| !k.is_empty())
+                            .unwrap_or_else(|| {
+                                x.parameters().crypto_hash_key.expose().to_string()
+                            });
+                        let key = (!key.is_empty()).then_some(key.as_bytes());
+                        match crate::deid::text::TextDeid::new(t, key) {
+                            Ok(t) => x.text = Some(t),
+                            Err(e) => {
+                                return Err(ctx.err(
+                                    &["deidentify", "text"],
+                                    e.to_string(),
+                                    "operation is tag, redact or surrogate; format uses {TYPE}; types are NAME, DATE, ...",
+                                ))
+                            }
+                        }
+                    }
+                    Some((path, Arc::new(x)))
+                }
                 Err(e) => {
                     return Err(ctx.err(
                         &["deidentify", "config"],
@@ -1041,6 +1062,18 @@ impl fmt::Display for Plan {
                 d.rule_count(),
                 p.display()
             )?;
+            if let Some(t) = &d.text {
+                writeln!(
+                    f,
+                    "    free text: {} in text.div, Annotation.text and text/plain attachments{}",
+                    crate::deid::text::TextReport::new(t.operation()).operation,
+                    if t.known {
+                        "; known PHI from the input's Patient, RelatedPerson, Practitioner and Organization files (first pass)"
+                    } else {
+                        ""
+                    }
+                )?;
+            }
         }
         for s in &self.sinks {
             match &s.kind {

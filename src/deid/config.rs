@@ -256,4 +256,8 @@ pub struct DeidentifyConfig {
     /// The Microsoft anonymizer configuration file (JSON), relative to the pipeline definition,
     /// e.g. `"deid/safe-harbor.json"`.
     pub config: String,
+    /// `[deidentify.text]`: free-text PHI in `text.div`, `Annotation.text` and `text/plain`
+    /// attachments (absent: free text is left to the rules).
+    #[serde(default)]
+    pub text: Option<crate::phi::PhiConfig>,
 }

@@ -5,13 +5,14 @@
 //! processed as resources of their own), the first rule that touches a node wins, `keep`
 //! shields a subtree, emptied nodes are pruned, and `meta.security` labels record what was done.
 //!
-//! Free text (`text.div`, `Annotation.text`, `text/plain` attachments) is where the PHI text
-//! recognizer (`src/phi/`, built separately) plugs in: see [`FreeTextHook`].
+//! Free text (`text.div`, `Annotation.text`, `text/plain` attachments) goes, after the rules,
+//! through the PHI text recognizer of `src/phi/` when the run has [`text::TextDeid`] settings.
 
 pub mod config;
 mod error;
 pub mod methods;
 mod stage;
+pub mod text;
 pub mod tree;
 
 pub use stage::deidentify_batch;
@@ -98,13 +99,6 @@ const LABELS: [(Ops, Option<&str>, &str, &str); 7] = [
     ),
 ];
 
-/// Where free-text fields are handed to the PHI text recognizer (`src/phi/`, merged
-/// separately): after the rules, called for every `Narrative.div`, `Annotation.text` and
-/// `text/plain` `Attachment.data` (base64-decoded, re-encoded after) that no rule removed, with
-/// the resource type; returns the replacement text, or `None` to leave it. Set
-/// [`Deidentifier::free_text`] to enable; `None` (the default) until the recognizer is wired.
-pub type FreeTextHook = dyn Fn(&str, &str) -> Option<String> + Send + Sync;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Method {
     Keep,
@@ -152,8 +146,8 @@ pub struct Deidentifier {
     today: Ymd,
     /// The HMAC state keyed once with `cryptoHashKey` (cloned per value).
     hash_key: methods::HashKey,
-    /// The free-text hook (see [`FreeTextHook`]).
-    pub free_text: Option<Box<FreeTextHook>>,
+    /// Free-text settings (`[deidentify.text]`); `None`: free text is left to the rules.
+    pub text: Option<text::TextDeid>,
 }
 
 impl std::fmt::Debug for Deidentifier {
@@ -177,6 +171,8 @@ pub struct Output {
     /// A processing error was skipped (`processingErrors = "skip"`): `json` is the empty
     /// resource with the REDACTED label.
     pub skipped: Option<String>,
+    /// What free-text processing found (empty without [`Deidentifier::text`]).
+    pub text: text::TextOutcome,
 }
 
 fn split_selector(path: &str, func: &str) -> Option<(String, Option<String>)> {
@@ -379,7 +375,7 @@ impl Deidentifier {
             skip_errors,
             types: R4TypeInfo::new(),
             today: methods::today_utc(),
-            free_text: None,
+            text: None,
         })
     }
 
@@ -402,6 +398,18 @@ impl Deidentifier {
     /// De-identifies one resource given as JSON text. `scope_prefix` is the file or folder
     /// name when `dateShiftScope` is `file` or `folder` (ignored for `resource`).
     pub fn deidentify(&self, text: &[u8], scope_prefix: &str) -> Result<Output, DeidError> {
+        self.deidentify_with(text, scope_prefix, None)
+    }
+
+    /// [`Deidentifier::deidentify`] with the known PHI of the input for free text (`known`:
+    /// the index of the run's first pass; `None`, or settings with `known = false`, finds
+    /// PHI from the text and the resource itself only).
+    pub fn deidentify_with(
+        &self,
+        text: &[u8],
+        scope_prefix: &str,
+        known: Option<&text::KnownIndex>,
+    ) -> Result<Output, DeidError> {
         let mut buf = text.to_vec();
         let tape = simd_json::to_tape(&mut buf)
             .map_err(|e| DeidError::Invalid(format!("invalid JSON: {e}")))?;
@@ -417,16 +425,28 @@ impl Deidentifier {
             DateShiftScope::Resource => None,
             _ => Some(scope_prefix.to_string()),
         };
+        // Free text: the references as written in the input (rules may hash them).
+        let pre = self
+            .text
+            .as_ref()
+            .filter(|_| has_carriers(&tree))
+            .map(|t| (t, original_refs(&tree)));
         let mut run = Run {
             d: self,
             visited: Vec::new(),
             prefix,
         };
-        match run.visit(&mut tree, &resources, 0) {
+        let mut text_out = text::TextOutcome::default();
+        let result = run.visit(&mut tree, &resources, 0).and_then(|ops| {
+            if let Some((t, refs)) = &pre {
+                let known = merged_known(known.filter(|_| t.known), refs);
+                let scope = patient_scope(refs);
+                free_text(&mut tree, &t.processor(scope), &known, &mut text_out)?;
+            }
+            Ok(ops)
+        });
+        match result {
             Ok(ops) => {
-                if let Some(hook) = &self.free_text {
-                    free_text(&mut tree, hook.as_ref(), resource_type);
-                }
                 tree.prune(0);
                 let mut json = Vec::with_capacity(text.len());
                 tree.write(0, &mut json);
@@ -435,6 +455,7 @@ impl Deidentifier {
                     resource_type,
                     ops,
                     skipped: None,
+                    text: text_out,
                 })
             }
             Err(DeidError::Processing(m)) if self.skip_errors => {
@@ -452,6 +473,7 @@ impl Deidentifier {
                     resource_type,
                     ops: Ops::REDACT,
                     skipped: Some(m),
+                    text: text::TextOutcome::default(),
                 })
             }
             Err(e) => Err(e),
@@ -970,43 +992,127 @@ impl Run<'_> {
     }
 }
 
-/// Passes the free-text fields that are still there to `hook` (see [`FreeTextHook`]).
-fn free_text(tree: &mut Tree, hook: &FreeTextHook, resource_type: &str) {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD;
+/// Whether the tree holds a free-text carrier (narrative, annotation text, attachment data).
+fn has_carriers(tree: &Tree) -> bool {
+    tree.els.iter().any(|e| {
+        let parent_ty = e.parent.map(|p| tree.els[p].ty);
+        e.ty == "xhtml"
+            || (e.name == "text" && parent_ty == Some("Annotation"))
+            || (e.name == "data" && parent_ty == Some("Attachment"))
+    })
+}
+
+/// The references of the tree as they are now (before the rules), and the root's own
+/// `Type/id`, first.
+fn original_refs(tree: &Tree) -> Vec<String> {
+    let mut refs = vec![format!("{}/{}", tree.els[0].ty, tree.resource_id(0))];
+    for e in &tree.els {
+        let in_reference = e.parent.is_some_and(|p| tree.els[p].ty == "Reference");
+        if e.name == "reference" && in_reference {
+            if let Some(v) = &e.value {
+                refs.push(v.text().to_string());
+            }
+        }
+    }
+    refs
+}
+
+/// The known PHI of the referenced resources together.
+fn merged_known<'k>(
+    index: Option<&'k text::KnownIndex>,
+    refs: &[String],
+) -> std::borrow::Cow<'k, crate::phi::KnownPhi> {
+    use std::borrow::Cow;
+    let Some(index) = index else {
+        return Cow::Owned(crate::phi::KnownPhi::new());
+    };
+    let mut found = refs.iter().filter_map(|r| index.get(r));
+    let Some(first) = found.next() else {
+        return Cow::Owned(crate::phi::KnownPhi::new());
+    };
+    let mut out = Cow::Borrowed(first);
+    for k in found {
+        if !std::ptr::eq(k, first) {
+            out.to_mut().merge(k);
+        }
+    }
+    out
+}
+
+/// The patient id of a resource for surrogate date shifts: its own when it is a Patient, else
+/// the first `Patient/...` reference, else "" (one shift for the run).
+fn patient_scope(refs: &[String]) -> &str {
+    refs.iter()
+        .find_map(|r| {
+            let r = r.split("/_history/").next().unwrap_or(r);
+            let mut parts = r.rsplit('/');
+            let id = parts.next()?;
+            (parts.next()? == "Patient" && !id.is_empty()).then_some(id)
+        })
+        .unwrap_or("")
+}
+
+/// Where element `id` is, as `Type.name[i].name` (array items indexed).
+fn element_path(tree: &Tree, id: Id) -> String {
+    let mut parts = Vec::new();
+    let mut at = id;
+    while let Some(p) = tree.els[at].parent {
+        let e = &tree.els[at];
+        if e.in_array {
+            let i = tree.els[p]
+                .kids
+                .iter()
+                .filter(|&&k| tree.els[k].name == e.name)
+                .position(|&k| k == at)
+                .unwrap_or(0);
+            parts.push(format!("{}[{i}]", e.name));
+        } else {
+            parts.push(e.name.clone());
+        }
+        at = p;
+    }
+    parts.push(tree.els[at].ty.to_string());
+    parts.reverse();
+    parts.join(".")
+}
+
+/// Runs the free-text processor on every carrier still there (after the rules).
+fn free_text(
+    tree: &mut Tree,
+    p: &crate::phi::carriers::Processor<'_>,
+    known: &crate::phi::KnownPhi,
+    out: &mut text::TextOutcome,
+) -> Result<(), DeidError> {
+    use text::Carrier;
     for id in 0..tree.els.len() {
         let e = &tree.els[id];
-        let Some(Prim::Str(text)) = e.value.as_ref().filter(|_| !e.removed) else {
+        let Some(Prim::Str(value)) = e.value.as_ref().filter(|_| !e.removed) else {
             continue;
         };
         let parent = e.parent;
         let parent_ty = parent.map(|p| tree.els[p].ty);
-        let new = if e.ty == "xhtml" || (e.name == "text" && parent_ty == Some("Annotation")) {
-            hook(text, resource_type)
+        let kind = if e.ty == "xhtml" {
+            Carrier::Narrative
+        } else if e.name == "text" && parent_ty == Some("Annotation") {
+            Carrier::Text
         } else if e.name == "data" && parent_ty == Some("Attachment") {
-            let plain = parent.is_some_and(|p| {
-                tree.kids_named(p, "contentType").first().is_some_and(|&c| {
-                    tree.els[c]
-                        .value
-                        .as_ref()
-                        .is_some_and(|v| v.text().starts_with("text/plain"))
-                })
+            let ct = parent.and_then(|p| {
+                tree.kids_named(p, "contentType")
+                    .first()
+                    .and_then(|&c| tree.els[c].value.as_ref())
+                    .map(Prim::text)
             });
-            let decoded = b64
-                .decode(text)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok());
-            match (plain, decoded) {
-                (true, Some(t)) => hook(&t, resource_type).map(|n| b64.encode(n)),
-                _ => None,
-            }
+            Carrier::Attachment(ct)
         } else {
-            None
+            continue;
         };
+        let new = text::process_carrier(p, kind, value, known, out, || element_path(tree, id))
+            .map_err(|e| DeidError::Processing(format!("{}: {e}", element_path(tree, id))))?;
         if let Some(n) = new {
             tree.els[id].value = Some(Prim::Str(n));
         }
     }
+    Ok(())
 }
 
 fn detached(name: String, ty: &'static str) -> El {

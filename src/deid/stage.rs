@@ -2,14 +2,20 @@
 //! checks and the transform, on the worker that checked it. The de-identified text is appended
 //! to the batch's buffer and the record re-pointed at it (its id, versionId and lastUpdated are
 //! read again, since rules may hash or shift them); a resource the engine refuses becomes a
-//! reject with the reason, so conservation holds unchanged.
+//! reject with the reason, so conservation holds unchanged. Free-text counts are summed into
+//! the batch for the run report.
 
 use super::Deidentifier;
 use crate::batch::{Batch, Reject};
 use crate::stage::check::{examine, Outcome};
 
 /// De-identifies every record of `batch` (whose text is in `data`).
-pub fn deidentify_batch(d: &Deidentifier, batch: &mut Batch, data: &mut Vec<u8>) {
+pub fn deidentify_batch(
+    d: &Deidentifier,
+    known: Option<&super::text::KnownIndex>,
+    batch: &mut Batch,
+    data: &mut Vec<u8>,
+) {
     let prefix = std::path::Path::new(&batch.file.name)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -36,8 +42,11 @@ pub fn deidentify_batch(d: &Deidentifier, batch: &mut Batch, data: &mut Vec<u8>)
             outcome: None,
             entry: r.entry,
         };
-        let out = match d.deidentify(&data[original.clone()], &prefix) {
-            Ok(o) => o,
+        let out = match d.deidentify_with(&data[original.clone()], &prefix, known) {
+            Ok(o) => {
+                batch.text.merge(&o.text.stats);
+                o
+            }
             Err(e) => {
                 batch.rejects.push(fail(data, e.to_string()));
                 rejected = true;

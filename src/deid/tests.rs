@@ -247,29 +247,168 @@ fn date_shift_scope_file_uses_the_given_prefix() {
     assert!(String::from_utf8_lossy(&out.json).contains(r#""birthDate":"2000-02-11""#));
 }
 
+fn with_text(mut d: Deidentifier, toml_text: &str) -> Deidentifier {
+    let cfg: crate::phi::PhiConfig = toml::from_str(toml_text).expect("text config");
+    d.text = Some(text::TextDeid::new(&cfg, Some(b"text-key")).expect("text settings"));
+    d
+}
+
+const PATIENT: &str = r#"{"resourceType":"Patient","id":"p1","name":[{"family":"Quaglio","given":["Zenobia"]}],"address":[{"line":["17 Larkspur Way"],"city":"Tewksbury","postalCode":"01876"}]}"#;
+const RELATIVE: &str = r#"{"resourceType":"RelatedPerson","id":"r1","patient":{"reference":"Patient/p1"},"name":[{"family":"Ostrander","given":["Bertil"]}]}"#;
+
+fn known_index() -> text::KnownIndex {
+    let mut k = text::KnownIndex::new();
+    assert!(k.add_json(PATIENT.as_bytes()));
+    assert!(k.add_json(RELATIVE.as_bytes()));
+    assert!(!k.add_json(b"{not json"));
+    k
+}
+
+/// Issue 6 item 4: narrative, annotation and text/plain attachment are redacted after the
+/// rules, with the patient's and a relative's names taken from other resources of the input;
+/// a PDF attachment is left as it is; the counts say what was examined.
 #[test]
-fn free_text_fields_go_through_the_hook() {
+fn free_text_is_redacted_with_the_known_phi_of_the_referenced_patient() {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let mut d = engine(
-        r#"{"path":"DocumentReference.description","method":"redact"}"#,
-        "",
+    let d = with_text(
+        engine(
+            r#"{"path":"DocumentReference.description","method":"redact"}"#,
+            "",
+        ),
+        "operation = \"redact\"",
     );
-    d.free_text = Some(Box::new(|t: &str, rt: &str| {
-        t.contains("Jane")
-            .then(|| t.replace("Jane", &format!("[NAME in {rt}]")))
-    }));
-    let note = b64.encode("Jane was seen");
-    let other = b64.encode("Jane in a PDF");
+    let note = b64.encode("Zenobia came with Bertil from Tewksbury on 03/14/2019.");
+    let pdf = b64.encode("Zenobia in a PDF");
     let input = format!(
-        r#"{{"resourceType":"DocumentReference","status":"current","text":{{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">Jane</div>"}},"description":"x","content":[{{"attachment":{{"contentType":"text/plain; charset=utf-8","data":"{note}"}}}},{{"attachment":{{"contentType":"application/pdf","data":"{other}"}}}}]}}"#
+        r#"{{"resourceType":"DocumentReference","id":"d1","status":"current","text":{{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">Note for Quaglio</div>"}},"description":"x","subject":{{"reference":"Patient/p1"}},"content":[{{"attachment":{{"contentType":"text/plain; charset=utf-8","data":"{note}"}}}},{{"attachment":{{"contentType":"application/pdf","data":"{pdf}"}}}}]}}"#
     );
-    let got = run(&d, &input);
-    let want_note = b64.encode("[NAME in DocumentReference] was seen");
+    let index = known_index();
+    let out = d
+        .deidentify_with(input.as_bytes(), "", Some(&index))
+        .expect("deidentifies");
+    let got = String::from_utf8(out.json).expect("utf8");
+    let want_note = b64.encode("[NAME] came with [NAME] from [CITY] on [DATE].");
     assert_eq!(
         got,
         format!(
-            r#"{{"resourceType":"DocumentReference","meta":{{"security":[{REDACTED}]}},"status":"current","text":{{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">[NAME in DocumentReference]</div>"}},"content":[{{"attachment":{{"contentType":"text/plain; charset=utf-8","data":"{want_note}"}}}},{{"attachment":{{"contentType":"application/pdf","data":"{other}"}}}}]}}"#
+            r#"{{"resourceType":"DocumentReference","id":"d1","meta":{{"security":[{REDACTED}]}},"status":"current","text":{{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">Note for [NAME]</div>"}},"subject":{{"reference":"Patient/p1"}},"content":[{{"attachment":{{"contentType":"text/plain; charset=utf-8","data":"{want_note}"}}}},{{"attachment":{{"contentType":"application/pdf","data":"{pdf}"}}}}]}}"#
         )
     );
+    let s = &out.text.stats;
+    assert_eq!(
+        (s.narratives, s.texts, s.attachments, s.attachments_skipped),
+        (1, 0, 1, 1)
+    );
+    assert_eq!(s.spans_of(crate::phi::PhiType::Name), 3);
+    assert_eq!(s.spans_of(crate::phi::PhiType::City), 1);
+    assert_eq!(s.spans_of(crate::phi::PhiType::Date), 1);
+    assert!(out.text.spans.is_empty(), "spans are listed for tag only");
+}
+
+/// Without the index, the same name in the same text is not known to be a name.
+#[test]
+fn free_text_without_the_index_does_not_know_the_names() {
+    let d = with_text(engine("", ""), "");
+    let input = r#"{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"},"note":[{"text":"Zenobia Quaglio tolerated it."}]}"#;
+    let plain = d.deidentify(input.as_bytes(), "").expect("ok");
+    assert!(String::from_utf8_lossy(&plain.json).contains("Zenobia Quaglio tolerated it."));
+    let index = known_index();
+    let with = d
+        .deidentify_with(input.as_bytes(), "", Some(&index))
+        .expect("ok");
+    assert!(
+        String::from_utf8_lossy(&with.json).contains(r#""note":[{"text":"[NAME] tolerated it."}]"#),
+        "{}",
+        String::from_utf8_lossy(&with.json)
+    );
+    // `known = false` turns the index off.
+    let off = with_text(engine("", ""), "known = false");
+    let out = off
+        .deidentify_with(input.as_bytes(), "", Some(&index))
+        .expect("ok");
+    assert!(String::from_utf8_lossy(&out.json).contains("Zenobia Quaglio tolerated it."));
+}
+
+/// `tag` leaves the text and lists the spans with the element they are in.
+#[test]
+fn tag_reports_spans_and_changes_nothing() {
+    let d = with_text(engine("", ""), "operation = \"tag\"");
+    let input = r#"{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"},"note":[{"text":"fine"},{"text":"Call 617-555-0199 or mail zq@example.org."}]}"#;
+    let index = known_index();
+    let out = d
+        .deidentify_with(input.as_bytes(), "", Some(&index))
+        .expect("ok");
+    assert_eq!(String::from_utf8_lossy(&out.json), input);
+    assert_eq!(out.text.spans.len(), 1);
+    assert_eq!(out.text.spans[0].element, "Observation.note[1].text");
+    let kinds: Vec<_> = out.text.spans[0]
+        .spans
+        .iter()
+        .map(|s| (s.start, s.end, s.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (5, 17, crate::phi::PhiType::Phone),
+            (26, 40, crate::phi::PhiType::Email)
+        ]
+    );
+}
+
+/// Text that cannot be examined is a processing error (raise: the resource is refused;
+/// skip: the empty REDACTED resource), never passed through.
+#[test]
+fn unreadable_free_text_is_a_processing_error() {
+    use base64::Engine as _;
+    let input = r#"{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},"text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">Zenobia <b</div>"}}"#;
+    let d = with_text(engine("", ""), "");
+    let e = d
+        .deidentify(input.as_bytes(), "")
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("Observation.text.div: narrative XHTML is malformed"),
+        "{e}"
+    );
+    let skip = {
+        let text = r#"{"fhirVersion":"R4","processingErrors":"skip","fhirPathRules":[]}"#;
+        with_text(
+            Deidentifier::from_str("t.json", text, &|_| None).expect("config"),
+            "",
+        )
+    };
+    let out = skip.deidentify(input.as_bytes(), "").expect("skipped");
+    assert!(out.skipped.is_some());
+    assert_eq!(
+        String::from_utf8_lossy(&out.json),
+        format!(r#"{{"resourceType":"Observation","meta":{{"security":[{REDACTED}]}}}}"#)
+    );
+    let bad = base64::engine::general_purpose::STANDARD.encode([0xff, 0xfe, 0x41]);
+    let att = format!(
+        r#"{{"resourceType":"DocumentReference","status":"current","content":[{{"attachment":{{"contentType":"text/plain","data":"{bad}"}}}}]}}"#
+    );
+    let e = d
+        .deidentify(att.as_bytes(), "")
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(
+            "DocumentReference.content[0].attachment.data: text/plain attachment data is not UTF-8"
+        ),
+        "{e}"
+    );
+}
+
+/// `surrogate` needs a key.
+#[test]
+fn surrogate_without_a_key_is_refused() {
+    let cfg: crate::phi::PhiConfig = toml::from_str("operation = \"surrogate\"").expect("cfg");
+    let e = text::TextDeid::new(&cfg, None)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("FHIRPIPE_DEID_TEXT_KEY"), "{e}");
 }

@@ -1,5 +1,5 @@
-//! The free-text settings (`[deidentify.text]` when the de-identification stage wires them):
-//! which operation, the redaction format, the categories and the age threshold.
+//! The free-text settings (`[deidentify.text]` of a pipeline): which operation, the redaction
+//! format, the categories, the age threshold and whether known PHI is taken from the input.
 
 use serde::Deserialize;
 
@@ -39,6 +39,16 @@ pub struct PhiConfig {
     /// Largest surrogate date shift in days, either direction (default 365).
     #[serde(default = "default_shift")]
     pub max_date_shift_days: u32,
+    /// Take the names, addresses, telecom and identifiers of the input's Patient,
+    /// RelatedPerson, Practitioner and Organization resources (a first pass over their
+    /// files) and look for them in the text of the resources that reference them
+    /// (default true).
+    #[serde(default = "default_known")]
+    pub known: bool,
+}
+
+fn default_known() -> bool {
+    true
 }
 
 fn default_format() -> String {
@@ -61,6 +71,7 @@ impl Default for PhiConfig {
             types: None,
             age_over: default_age_over(),
             max_date_shift_days: default_shift(),
+            known: default_known(),
         }
     }
 }

@@ -49,6 +49,14 @@ impl KnownPhi {
         }
     }
 
+    /// Adds everything `o` holds.
+    pub fn merge(&mut self, o: &KnownPhi) {
+        self.name_words.extend(o.name_words.iter().cloned());
+        for (v, k) in &o.literals {
+            self.add_literal(*k, v);
+        }
+    }
+
     /// Takes the PHI of a FHIR resource: `name` (HumanName or, for Organization, left out:
     /// organisation names are not PHI), `contact[].name`, `telecom`, `address` (line → ADDRESS,
     /// city → CITY, postalCode → ZIP) and `identifier` (type MR → MRN, SS or the us-ssn

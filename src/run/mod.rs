@@ -21,6 +21,7 @@ pub mod report;
 
 use crate::batch::{Batch, BufPool, Chunk, FilterReason};
 use crate::config::{OnInvalid, Plan, SinkKindPlan, SourcePlan};
+use crate::deid::text::{KnownIndex, TextReport, KNOWN_TYPES};
 use crate::exit::ExitCode;
 use crate::fhir::{resource_type_index, RESOURCE_TYPES};
 use crate::sink::dead_letter::DeadLetterSink;
@@ -209,6 +210,8 @@ struct Tally {
     filtered_by: Vec<[u64; 3]>,
     /// Records that went through `[deidentify]`.
     deidentified: Vec<u64>,
+    /// Free-text PHI counts of `[deidentify.text]`.
+    text: crate::phi::carriers::CarrierStats,
     /// Non-blank lines, as the workers counted them.
     lines: u64,
     /// Non-blank lines per source file index (export manifests check their counts).
@@ -233,6 +236,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> RunReport {
         blank_lines: 0,
         types: BTreeMap::new(),
         deidentified: BTreeMap::new(),
+        deidentify_text: None,
         sinks: BTreeMap::new(),
         bytes: BytesReport::default(),
         dedupe: None,
@@ -314,6 +318,29 @@ fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(),
     );
     let mut sinks = open_sinks(plan, &run_id, &report.started_at, opts)?;
 
+    // Free text: a first pass over the person files builds the known-PHI index.
+    let text = plan.deidentify.as_ref().and_then(|(_, d)| d.text.as_ref());
+    let mut known = None;
+    if let Some(t) = text {
+        let mut r = TextReport::new(t.operation());
+        if t.known {
+            let started = Instant::now();
+            let ix = match known_phi_pass(plan, &source) {
+                Ok(ix) => ix,
+                Err(e) => {
+                    for s in &mut sinks {
+                        s.sink.abort();
+                    }
+                    return Err(e);
+                }
+            };
+            r.known_resources = Some(ix.resources());
+            report.durations.known_phi_ms = Some(started.elapsed().as_millis() as u64);
+            known = Some(Arc::new(ix));
+        }
+        report.deidentify_text = Some(r);
+    }
+
     // Dedupe: a first pass without sinks finds the winners.
     let mut index = None;
     if plan.transform.as_ref().is_some_and(|t| t.dedupe) {
@@ -324,6 +351,7 @@ fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(),
             plan,
             &source,
             types,
+            known.as_ref(),
             &mut [],
             &bars,
             Pass::Collect(&mut builder),
@@ -349,6 +377,7 @@ fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(),
         plan,
         &source,
         types,
+        known.as_ref(),
         &mut sinks,
         &progress,
         Pass::Emit(index),
@@ -369,6 +398,9 @@ fn execute(plan: &Plan, opts: &RunOptions, report: &mut RunReport) -> Result<(),
     };
     report.bytes.input_text = tally.input_text;
     report.blank_lines = tally.blank_lines;
+    if let Some(r) = report.deidentify_text.as_mut() {
+        r.add(&tally.text);
+    }
 
     // Conservation, per type and per sink.
     let dl_index = plan.dead_letter.as_ref().map(|_| sinks.len() - 1);
@@ -563,6 +595,35 @@ struct PumpOutcome {
     parse_ms: u64,
 }
 
+/// The first pass of `[deidentify.text]` with `known = true`: reads the Patient,
+/// RelatedPerson, Practitioner and Organization files of the input (by the manifest's type,
+/// else by file name) and indexes their PHI by reference. Lines that are not JSON are left to
+/// the main pass, which dead-letters them.
+fn known_phi_pass(plan: &Plan, source: &Input) -> Result<KnownIndex, RunError> {
+    let select_named = |f: &crate::batch::SourceFile, ty: Option<&str>| -> bool {
+        KNOWN_TYPES.contains(&ty.unwrap_or_else(|| crate::deid::text::type_of_file_name(&f.name)))
+    };
+    let pool = BufPool::new(4, plan.chunk_size);
+    let bytes = AtomicU64::new(0);
+    let mut index = KnownIndex::new();
+    source.stream_selected(
+        &select_named,
+        plan.chunk_size,
+        plan.max_line_size,
+        &bytes,
+        &pool,
+        &mut |chunk| {
+            for line in chunk.data.split(|&b| b == b'\n') {
+                if line.iter().any(|b| !b.is_ascii_whitespace()) {
+                    index.add_json(line);
+                }
+            }
+            true
+        },
+    )?;
+    Ok(index)
+}
+
 /// Which pass a [`pump`] is.
 enum Pass<'a> {
     /// Dedupe's first pass: no sinks; candidates go into the index.
@@ -576,6 +637,7 @@ fn pump(
     plan: &Plan,
     source: &Input,
     types: Option<&[crate::fhir::TypeIdx]>,
+    known: Option<&Arc<KnownIndex>>,
     sinks: &mut [NamedSink],
     progress: &Progress,
     pass: Pass<'_>,
@@ -665,7 +727,8 @@ fn pump(
                             let mut checker = Checker::new(types)
                                 .with_level(level)
                                 .with_transform(transform)
-                                .with_deidentify(plan.deidentify.as_ref().map(|(_, d)| d.clone()));
+                                .with_deidentify(plan.deidentify.as_ref().map(|(_, d)| d.clone()))
+                                .with_known_phi(known.cloned());
                             for chunk in rx.iter() {
                                 let t = Instant::now();
                                 let batch = checker.check(chunk);
@@ -719,6 +782,7 @@ fn pump(
             filtered: vec![0; TYPE_SLOTS],
             filtered_by: vec![[0; 3]; TYPE_SLOTS],
             deidentified: vec![0; TYPE_SLOTS],
+            text: Default::default(),
             lines: 0,
             file_lines: Vec::new(),
             blank_lines: 0,
@@ -768,6 +832,7 @@ fn pump(
                     tally.consumed[b] += n;
                 }
                 tally.lines += batch.lines;
+                tally.text.merge(&batch.text);
                 let fi = batch.file.index;
                 if tally.file_lines.len() <= fi {
                     tally.file_lines.resize(fi + 1, 0);

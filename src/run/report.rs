@@ -115,6 +115,9 @@ pub struct Durations {
     pub parse_ms: u64,
     /// Committing outputs, ms.
     pub commit_ms: u64,
+    /// The first pass of `[deidentify.text]` that indexes known PHI, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known_phi_ms: Option<u64>,
 }
 
 /// A failed conservation equation.
@@ -155,6 +158,9 @@ pub struct RunReport {
     /// Resources de-identified by `[deidentify]`, per type (absent without the stage).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub deidentified: BTreeMap<String, u64>,
+    /// Free-text PHI found by `[deidentify.text]`: carriers examined, spans per category.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deidentify_text: Option<crate::deid::text::TextReport>,
     /// Outputs by sink name (`dead_letter` for the dead-letter output).
     pub sinks: BTreeMap<String, SinkReport>,
     /// Input volume.
@@ -240,6 +246,9 @@ impl RunReport {
                 "de-identified: {} resources\n",
                 self.deidentified.values().sum::<u64>()
             ));
+        }
+        if let Some(t) = &self.deidentify_text {
+            s.push_str(&t.summary_line());
         }
         if let Some(d) = &self.dedupe {
             s.push_str(&format!(

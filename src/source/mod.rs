@@ -111,14 +111,41 @@ impl Input {
         pool: &BufPool,
         send: &mut dyn FnMut(Chunk) -> bool,
     ) -> Result<(), SourceError> {
+        self.stream_selected(
+            &|_, _| true,
+            chunk_size,
+            max_line_size,
+            bytes_read,
+            pool,
+            send,
+        )
+    }
+
+    /// Like [`Input::stream`], for only the files `select` accepts (given the file and, when
+    /// the source knows it, the resource type of its lines: a manifest's `type`). Used by
+    /// first passes that need a few resource types only (the free-text known-PHI index).
+    pub fn stream_selected(
+        &self,
+        select: FileSelect<'_>,
+        chunk_size: usize,
+        max_line_size: usize,
+        bytes_read: &AtomicU64,
+        pool: &BufPool,
+        send: &mut dyn FnMut(Chunk) -> bool,
+    ) -> Result<(), SourceError> {
         let mut out = ChunkOut::new(chunk_size, max_line_size, pool, send);
+        out.select = Some(select);
+        let out = &mut out;
         match self {
-            Input::Local(s) => s.stream_into(&mut out, bytes_read),
-            Input::Blob(s) => s.stream_into(&mut out, bytes_read),
-            Input::Manifest(s) => s.stream_into(&mut out, bytes_read),
+            Input::Local(s) => s.stream_into(out, bytes_read),
+            Input::Blob(s) => s.stream_into(out, bytes_read),
+            Input::Manifest(s) => s.stream_into(out, bytes_read),
         }
     }
 }
+
+/// Which files a pass reads: given the file and, when the source knows it, its resource type.
+pub type FileSelect<'a> = &'a dyn Fn(&SourceFile, Option<&str>) -> bool;
 
 /// Turns files, one after the other, into numbered chunks of whole lines.
 pub(crate) struct ChunkOut<'a> {
@@ -128,6 +155,8 @@ pub(crate) struct ChunkOut<'a> {
     send: &'a mut dyn FnMut(Chunk) -> bool,
     seq: u64,
     block: Vec<u8>,
+    /// Which files are read (all when `None`).
+    select: Option<FileSelect<'a>>,
 }
 
 impl<'a> ChunkOut<'a> {
@@ -144,7 +173,13 @@ impl<'a> ChunkOut<'a> {
             send,
             seq: 0,
             block: vec![0u8; 1 << 20],
+            select: None,
         }
+    }
+
+    /// Whether `file` (of resource type `type_name` when known) is to be read.
+    pub(crate) fn wants(&self, file: &SourceFile, type_name: Option<&str>) -> bool {
+        self.select.is_none_or(|s| s(file, type_name))
     }
 
     /// Reads `raw` (plain or gzip) to its end as chunks of `file`. Returns `Ok(false)` when

@@ -22,6 +22,7 @@ pub struct Checker {
     validator: Option<Validator>,
     transform: Option<Transformer>,
     deid: Option<std::sync::Arc<crate::deid::Deidentifier>>,
+    known: Option<std::sync::Arc<crate::deid::text::KnownIndex>>,
     scratch: Vec<u8>,
     buffers: Buffers,
     tape: Option<Tape<'static>>,
@@ -81,6 +82,7 @@ impl Checker {
             validator: None,
             transform: None,
             deid: None,
+            known: None,
             scratch: Vec::new(),
             buffers: Buffers::new(64 * 1024),
             tape: Some(Tape::null().reset()),
@@ -108,6 +110,15 @@ impl Checker {
         self
     }
 
+    /// The known-PHI index of the run's first pass, for `[deidentify.text]`.
+    pub fn with_known_phi(
+        mut self,
+        k: Option<std::sync::Arc<crate::deid::text::KnownIndex>>,
+    ) -> Self {
+        self.known = k;
+        self
+    }
+
     /// Parses and checks every line of a chunk.
     pub fn check(&mut self, chunk: Chunk) -> Batch {
         let input_bytes = chunk.data.len() as u64;
@@ -128,6 +139,7 @@ impl Checker {
             blank_lines: 0,
             input_bytes,
             pool: chunk.pool,
+            text: Default::default(),
         };
         let mut data = chunk.data;
         let mut line_no = chunk.first_line;
@@ -186,7 +198,7 @@ impl Checker {
             t.finish(&mut batch, &mut data);
         }
         if let Some(d) = &self.deid {
-            crate::deid::deidentify_batch(d, &mut batch, &mut data);
+            crate::deid::deidentify_batch(d, self.known.as_deref(), &mut batch, &mut data);
         }
         batch.data = data;
         batch

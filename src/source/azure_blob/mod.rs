@@ -129,10 +129,15 @@ impl BlobSource {
         };
         // The next blob's first ranges download while this one is read, so a prefix of many
         // small blobs does not wait one round trip per blob.
-        let mut next = self.files.first().map(open);
-        for (i, f) in self.files.iter().enumerate() {
+        let files: Vec<&BlobFile> = self
+            .files
+            .iter()
+            .filter(|f| out.wants(&f.file, None))
+            .collect();
+        let mut next = files.first().map(|f| open(f));
+        for (i, f) in files.iter().enumerate() {
             let reader = next.take().expect("opened ahead");
-            next = self.files.get(i + 1).map(open);
+            next = files.get(i + 1).map(|f| open(f));
             let go_on = out.file(&f.file, reader, bytes_read).map_err(|e| {
                 match e.downcast::<crate::storage::StorageError>() {
                     Ok(s) => SourceError::Storage(s),

@@ -490,6 +490,9 @@ impl ManifestSource {
         bytes_read: &AtomicU64,
     ) -> Result<(), SourceError> {
         for f in &self.files {
+            if !out.wants(&f.file, Some(&f.type_name)) {
+                continue;
+            }
             let reader = self.open(f)?;
             let go_on = out
                 .file(&f.file, reader, bytes_read)

@@ -136,6 +136,9 @@ impl LocalSource {
         bytes_read: &AtomicU64,
     ) -> Result<(), SourceError> {
         for f in &self.files {
+            if !out.wants(&f.file, None) {
+                continue;
+            }
             let io = |e| SourceError::Io {
                 path: f.path.clone(),
                 source: e,
