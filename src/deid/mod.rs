@@ -511,7 +511,10 @@ impl Run<'_> {
         if tree.els[id].resource {
             ops = self.process_resource(tree, resources, id)?;
         }
-        for k in tree.els[id].kids.clone() {
+        // By index, not a clone of the list: visiting a child changes only its own subtree.
+        let mut i = 0;
+        while let Some(&k) = tree.els[id].kids.get(i) {
+            i += 1;
             if tree.els[k].removed {
                 continue;
             }
@@ -547,8 +550,8 @@ impl Run<'_> {
             stack.extend(tree.els[n].kids.as_slice().iter().rev().copied());
         }
         // Descendants by FHIR type, once per resource (the reference's type cache).
-        let mut by_type: std::collections::HashMap<&'static str, Vec<Id>> =
-            std::collections::HashMap::new();
+        let mut by_type: crate::util::hash::FastMap<&'static str, Vec<Id>> =
+            crate::util::hash::FastMap::default();
         for &d in &descendants {
             by_type.entry(tree.els[d].ty).or_default().push(d);
         }
@@ -614,7 +617,11 @@ impl Run<'_> {
         }
         let mut ops = self.apply(tree, id, rule)?;
         self.mark(id);
-        for k in tree.els[id].kids.clone() {
+        // By index (see `visit`): `apply` above may have replaced `id`'s children; a child's
+        // processing changes only that child's subtree.
+        let mut i = 0;
+        while let Some(&k) = tree.els[id].kids.get(i) {
+            i += 1;
             if tree.els[k].resource || tree.els[k].removed {
                 continue;
             }
@@ -839,13 +846,13 @@ impl Run<'_> {
                 Some(serde_json::Value::String(s)) => Some(s.clone()),
                 Some(other) => Some(other.to_string()),
             };
-            let r = tree.push(detached(String::new(), ty));
+            let r = tree.push(detached("", ty));
             tree.els[r].value = v.map(|s| typed_prim(ty, s));
             r
         } else {
             let empty = serde_json::Value::Object(Default::default());
             let v = rule.replace_with.as_ref().unwrap_or(&empty);
-            let r = tree.push(detached(String::new(), ty));
+            let r = tree.push(detached("", ty));
             self.materialize(tree, r, ty, v, &rule.path)?;
             r
         };
@@ -883,10 +890,10 @@ impl Run<'_> {
         if self.is_visited(node) {
             return Ops::default();
         }
-        let mut names: Vec<String> = Vec::new();
+        let mut names: Vec<&'static str> = Vec::new();
         for c in tree.live_kids(repl) {
             if !names.contains(&tree.els[c].name) {
-                names.push(tree.els[c].name.clone());
+                names.push(tree.els[c].name);
             }
         }
         for name in &names {
@@ -900,7 +907,7 @@ impl Run<'_> {
                     self.substitute_node(tree, child, targets[i], keep);
                     i += 1;
                 } else if keep.contains(&child) {
-                    let dummy = tree.push(detached(String::new(), "string"));
+                    let dummy = tree.push(detached("", "string"));
                     self.substitute_node(tree, child, dummy, keep);
                 } else {
                     tree.els[child].removed = true;
@@ -917,7 +924,7 @@ impl Run<'_> {
                 continue;
             }
             if keep.contains(&child) {
-                let dummy = tree.push(detached(String::new(), "string"));
+                let dummy = tree.push(detached("", "string"));
                 self.substitute_node(tree, child, dummy, keep);
             } else {
                 tree.els[child].removed = true;
@@ -970,7 +977,7 @@ impl Run<'_> {
                     _ => {
                         let e = tree.push(El {
                             in_array: val.is_array(),
-                            ..detached(base.to_string(), child_ty)
+                            ..detached(tree::intern(base), child_ty)
                         });
                         tree.attach(parent, e);
                         e
@@ -1067,7 +1074,7 @@ fn element_path(tree: &Tree, id: Id) -> String {
                 .unwrap_or(0);
             parts.push(format!("{}[{i}]", e.name));
         } else {
-            parts.push(e.name.clone());
+            parts.push(e.name.to_string());
         }
         at = p;
     }
@@ -1115,7 +1122,7 @@ fn free_text(
     Ok(())
 }
 
-fn detached(name: String, ty: &'static str) -> El {
+fn detached(name: &'static str, ty: &'static str) -> El {
     El {
         name,
         ty,
@@ -1145,7 +1152,7 @@ fn children_named(tree: &Tree, id: Id, name: &str) -> Vec<Id> {
     tree.live_kids(id)
         .into_iter()
         .filter(|&k| {
-            let n = tree.els[k].name.as_str();
+            let n = tree.els[k].name;
             n == name
                 || n.strip_prefix(name)
                     .is_some_and(|s| s.starts_with(|c: char| c.is_ascii_uppercase()))
@@ -1180,7 +1187,7 @@ fn add_labels(tree: &mut Tree, res: Id, ops: Ops) {
     let meta = match tree.kids_named(res, "meta").first() {
         Some(&m) => m,
         None => {
-            let m = tree.push(detached("meta".into(), "Meta"));
+            let m = tree.push(detached("meta", "Meta"));
             tree.els[m].parent = Some(res);
             let pos = tree.els[res]
                 .kids
@@ -1207,7 +1214,7 @@ fn add_labels(tree: &mut Tree, res: Id, ops: Ops) {
         }
         let coding = tree.push(El {
             in_array: true,
-            ..detached("security".into(), "Coding")
+            ..detached("security", "Coding")
         });
         tree.attach(meta, coding);
         let fields = [
@@ -1224,7 +1231,7 @@ fn add_labels(tree: &mut Tree, res: Id, ops: Ops) {
             } else {
                 "uri"
             };
-            let f = tree.push(detached(name.into(), ty));
+            let f = tree.push(detached(name, ty));
             tree.els[f].value = Some(Prim::Str(v.to_string()));
             tree.attach(coding, f);
         }

@@ -11,8 +11,6 @@
 use super::error::DeidError;
 use crate::fhirpath::{Json, TypeInfo, PRIMITIVE_TYPES};
 use simd_json::prelude::*;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// Index of an element in [`Tree::els`].
 pub type Id = usize;
@@ -38,8 +36,9 @@ impl Prim {
 /// One element.
 #[derive(Debug, Clone)]
 pub struct El {
-    /// The JSON member name (`valueQuantity` for a choice); `""` for the root.
-    pub name: String,
+    /// The JSON member name (`valueQuantity` for a choice); `""` for the root. Interned
+    /// ([`intern`]): no allocation per element.
+    pub name: &'static str,
     /// The FHIR type (`HumanName`, `date`, `Patient.contact`, a resource type).
     pub ty: &'static str,
     /// A primitive's value.
@@ -61,34 +60,29 @@ pub struct El {
 pub struct Tree {
     /// All elements; 0 is the root resource.
     pub els: Vec<El>,
-    by_key: HashMap<[usize; 2], Id, BuildHasherDefault<KeyHasher>>,
+    /// Tape keys → elements ([`crate::util::hash::FastHasher`]: the keys are addresses, and
+    /// SipHash cost a noticeable share of the tree build, issue 6 item 7).
+    by_key: crate::util::hash::FastMap<[usize; 2], Id>,
 }
 
-/// The hasher of [`tape_key`]s: the keys are addresses (unique, not attacker-chosen), so a
-/// multiply-mix is enough; SipHash cost a noticeable share of the tree build (issue 6 item 7).
-#[derive(Default)]
-pub struct KeyHasher(u64);
+thread_local! {
+    static NAMES: std::cell::RefCell<std::collections::HashSet<&'static str, std::hash::BuildHasherDefault<crate::util::hash::FastHasher>>> =
+        Default::default();
+}
 
-impl Hasher for KeyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        // `[usize; 2]` arrives here as one 16-byte slice (after its length).
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            self.write_u64(u64::from_ne_bytes(w.try_into().unwrap_or_default()));
+/// The element name `s` as a `&'static str`, allocated (and kept) the first time a thread sees
+/// it. Only names of the R4 model reach this (an unknown member is an error before an element
+/// is made), so what is kept is bounded by the model's names, not by the input.
+pub fn intern(s: &str) -> &'static str {
+    NAMES.with(|n| {
+        let mut n = n.borrow_mut();
+        if let Some(&k) = n.get(s) {
+            return k;
         }
-        for &b in words.remainder() {
-            self.write_u64(u64::from(b));
-        }
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-    fn finish(&self) -> u64 {
-        self.0 ^ (self.0 >> 29)
-    }
+        let k: &'static str = Box::leak(s.to_string().into_boxed_str());
+        n.insert(k);
+        k
+    })
 }
 
 /// The identity of a tape value: `simd_json::tape::Value` is a view of a slice of the tape, and
@@ -178,7 +172,7 @@ impl Tree {
         };
         let ty = resource_type_of(root)?;
         let id = b.push(El {
-            name: String::new(),
+            name: "",
             ty,
             value: None,
             kids: Vec::new(),
@@ -248,7 +242,9 @@ impl Tree {
 
     /// Removes, bottom-up, every element with no value and no live children (not resources).
     pub fn prune(&mut self, id: Id) {
-        for k in self.els[id].kids.clone() {
+        let mut i = 0;
+        while let Some(&k) = self.els[id].kids.get(i) {
+            i += 1;
             if self.els[k].removed {
                 continue;
             }
@@ -273,7 +269,7 @@ impl Tree {
         let kids = self.live_kids(id);
         let mut group: Vec<Id> = Vec::new();
         for (i, &k) in kids.iter().enumerate() {
-            let name = self.els[k].name.as_str();
+            let name = self.els[k].name;
             // A name is written once, at its first element, with all its elements.
             if kids[..i].iter().any(|&c| self.els[c].name == name) {
                 continue;
@@ -432,7 +428,7 @@ impl<'a> Builder<'_, 'a> {
                     Some(&e) => e,
                     None => {
                         let e = self.push(El {
-                            name: base.to_string(),
+                            name: intern(base),
                             ty: child_ty,
                             value: None,
                             kids: Vec::new(),

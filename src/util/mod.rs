@@ -1,9 +1,11 @@
 //! Small shared helpers: byte sizes written by people (`"128MB"`), human formatting, the
-//! civil calendar, durations (`"10s"`), and the process's allocator settings.
+//! civil calendar, durations (`"10s"`), the process's allocator settings, and a fast hasher
+//! for maps keyed by model names.
 
 mod alloc;
 pub mod calendar;
 mod duration;
+pub mod hash;
 mod size;
 
 pub use alloc::tune_allocator;

@@ -324,7 +324,7 @@ pub struct Model {
     pub types: Vec<TypeDef>,
     /// Value sets of required bindings.
     pub value_sets: Vec<ValueSet>,
-    by_name: HashMap<String, TypeId>,
+    by_name: crate::util::hash::FastMap<String, TypeId>,
 }
 
 /// Upper-cases the first letter: the type part of a choice variant's name.
@@ -369,7 +369,7 @@ impl Model {
             }
         }
         // First pass: type names, so element types can be resolved in any order.
-        let mut by_name = HashMap::new();
+        let mut by_name = crate::util::hash::FastMap::default();
         let mut types = Vec::new();
         for (n, line) in text.lines().enumerate() {
             if let Some(rest) = line.strip_prefix("type ") {
