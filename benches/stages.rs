@@ -155,6 +155,7 @@ fn benches(c: &mut Criterion) {
         partition_by: fhirpipe::sink::partition::PartitionBy::None,
         max_open_files: 32,
         layout: ParquetLayout::Raw,
+        views: Vec::new(),
     };
     let resource_plan = ParquetPlan {
         layout: ParquetLayout::Resource { max_depth: 3 },

@@ -210,6 +210,8 @@ pub struct ParquetPlan {
     pub max_open_files: usize,
     /// Column layout.
     pub layout: ParquetLayout,
+    /// With `ParquetLayout::Views`: the dataset name and compiled ViewDefinition of each view.
+    pub views: Vec<(String, std::sync::Arc<crate::view::View>)>,
 }
 
 /// The column layout of a Parquet sink.
@@ -222,6 +224,8 @@ pub enum ParquetLayout {
         /// Occurrences of a type on a path before JSON text.
         max_depth: u32,
     },
+    /// SQL on FHIR v2 views: one flat dataset per view ([`ParquetPlan::views`]).
+    Views,
 }
 
 /// Checked NDJSON sink.
@@ -245,6 +249,122 @@ pub struct DeadLetterPlan {
 }
 
 /// `partition_by` and `run_value` of a Parquet sink.
+/// The views of a `schema = "views"` sink: `views` lists ViewDefinition files or folders of
+/// `*.json` files (relative to the definition); each dataset is named by the view's `name`,
+/// else its file name.
+fn parquet_views(
+    ctx: &Ctx,
+    file: &Path,
+    name: &str,
+    c: &crate::sink::parquet::ParquetSinkConfig,
+    layout: ParquetLayout,
+) -> Result<Vec<(String, std::sync::Arc<crate::view::View>)>, ConfigError> {
+    let key = ["sinks", name, "views"];
+    let Some(list) = &c.views else {
+        if layout == ParquetLayout::Views {
+            return Err(ctx.err(
+                &key,
+                "schema = \"views\" needs `views`".to_string(),
+                "list ViewDefinition files or folders, e.g. views = [\"views\"] (relative to this file)",
+            ));
+        }
+        return Ok(Vec::new());
+    };
+    if layout != ParquetLayout::Views {
+        return Err(ctx.err(
+            &key,
+            "views apply to schema = \"views\" only".to_string(),
+            "set schema = \"views\" or remove views",
+        ));
+    }
+    if c.partition_by.as_deref().is_some_and(|p| p != "none") {
+        return Err(ctx.err(
+            &["sinks", name, "partition_by"],
+            "partition_by is not available with schema = \"views\"".to_string(),
+            "remove partition_by (view datasets are written as <path>/<view>/part-NNNNN.parquet)",
+        ));
+    }
+    let base = file.parent().unwrap_or(Path::new("."));
+    let mut files = Vec::new();
+    for entry in list {
+        let p = base.join(entry);
+        if p.is_dir() {
+            let mut in_dir: Vec<PathBuf> = std::fs::read_dir(&p)
+                .map_err(|e| {
+                    ctx.err(
+                        &key,
+                        format!("cannot list {}: {e}", p.display()),
+                        "give ViewDefinition files or folders",
+                    )
+                })?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|f| f.extension().is_some_and(|x| x == "json"))
+                .collect();
+            in_dir.sort();
+            files.extend(in_dir);
+        } else {
+            files.push(p);
+        }
+    }
+    if files.is_empty() {
+        return Err(ctx.err(
+            &key,
+            "no ViewDefinition files found".to_string(),
+            "give ViewDefinition files (.json) or folders holding them",
+        ));
+    }
+    let mut out: Vec<(String, std::sync::Arc<crate::view::View>)> = Vec::new();
+    for f in files {
+        let view = crate::view::View::from_file(&f).map_err(|e| {
+            ctx.err(
+                &key,
+                format!("{}: {e}", f.display()),
+                "fix the ViewDefinition (fhirpipe view run checks one on its own)",
+            )
+        })?;
+        let ds = view
+            .name()
+            .map(str::to_string)
+            .or_else(|| f.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .unwrap_or_default();
+        if ds.is_empty()
+            || !ds
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(ctx.err(
+                &key,
+                format!(
+                    "{}: view name {ds:?} cannot name a dataset folder",
+                    f.display()
+                ),
+                "give the view a name of letters, digits, '_' or '-'",
+            ));
+        }
+        if crate::fhir::resource_type_index(&ds).is_some() || out.iter().any(|(n, _)| *n == ds) {
+            return Err(ctx.err(
+                &key,
+                format!("{}: two datasets would be named {ds:?}", f.display()),
+                "give each view a unique name that is not a resource type",
+            ));
+        }
+        if crate::fhir::resource_type_index(view.resource()).is_none() {
+            return Err(ctx.err(
+                &key,
+                format!(
+                    "{}: resource {:?} is not an R4 resource type",
+                    f.display(),
+                    view.resource()
+                ),
+                "set the view's resource to an R4 type",
+            ));
+        }
+        out.push((ds, std::sync::Arc::new(view)));
+    }
+    Ok(out)
+}
+
 fn partition_by(
     ctx: &Ctx,
     name: &str,
@@ -765,16 +885,18 @@ pub(crate) fn check(
                             .max_depth
                             .unwrap_or(crate::sink::parquet::resource::DEFAULT_MAX_DEPTH),
                     },
+                    Some("views") => ParquetLayout::Views,
                     Some(schema) => {
                         return Err(ctx.err(
                             &f("schema"),
                             format!("unknown Parquet schema `{schema}`"),
-                            "use schema = \"raw\" (typed id and meta columns plus the lossless resource JSON) or \"resource\" (lossless typed columns per resource type)",
+                            "use schema = \"raw\" (typed id and meta columns plus the lossless resource JSON), \"resource\" (lossless typed columns per resource type) or \"views\" (one flat dataset per SQL on FHIR view)",
                         ));
                     }
                 };
+                let views = parquet_views(&ctx, file, name, c, layout)?;
                 if let Some(d) = c.max_depth {
-                    if layout == ParquetLayout::Raw {
+                    if !matches!(layout, ParquetLayout::Resource { .. }) {
                         return Err(ctx.err(
                             &f("max_depth"),
                             "max_depth applies to schema = \"resource\" only".to_string(),
@@ -817,6 +939,7 @@ pub(crate) fn check(
                         None => 32,
                     },
                     layout,
+                    views,
                 })
             }
             RawSink::Ndjson(c) => {
@@ -1077,6 +1200,17 @@ impl fmt::Display for Plan {
         }
         for s in &self.sinks {
             match &s.kind {
+                SinkKindPlan::Parquet(p) if p.layout == ParquetLayout::Views => writeln!(
+                    f,
+                    "  sink {}: parquet, SQL on FHIR views → {}/<view>/part-NNNNN.parquet: {}",
+                    s.name,
+                    p.path,
+                    p.views
+                        .iter()
+                        .map(|(n, v)| format!("{n} ({}, {} columns)", v.resource(), v.columns().len()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )?,
                 SinkKindPlan::Parquet(p) => writeln!(
                     f,
                     "  sink {}: parquet → {}/<Type>/{}part-NNNNN.parquet ({}, files up to {}, row groups up to {})",

@@ -20,7 +20,7 @@ pub mod progress;
 pub mod report;
 
 use crate::batch::{Batch, BufPool, Chunk, FilterReason};
-use crate::config::{OnInvalid, Plan, SinkKindPlan, SourcePlan};
+use crate::config::{OnInvalid, ParquetLayout, Plan, SinkKindPlan, SourcePlan};
 use crate::deid::text::{KnownIndex, TextReport, KNOWN_TYPES};
 use crate::exit::ExitCode;
 use crate::fhir::{resource_type_index, RESOURCE_TYPES};
@@ -28,6 +28,7 @@ use crate::sink::dead_letter::DeadLetterSink;
 use crate::sink::fhir_import::FhirImportSink;
 use crate::sink::manifest::RunInfo;
 use crate::sink::ndjson::NdjsonSink;
+use crate::sink::parquet::views::ViewsSink;
 use crate::sink::parquet::ParquetSink;
 use crate::sink::{Sink, SinkError, SinkStats, TYPE_SLOTS, UNKNOWN_TYPE_SLOT};
 use crate::source::azure_blob::{BlobSource, Download};
@@ -152,6 +153,20 @@ fn open_sinks(
             source: e,
         };
         let (kind, path, sink): (&'static str, String, Box<dyn Sink>) = match &s.kind {
+            SinkKindPlan::Parquet(p) if p.layout == ParquetLayout::Views => (
+                "parquet",
+                p.path.to_string(),
+                Box::new(
+                    ViewsSink::create(
+                        p,
+                        run_id,
+                        &plan.storage,
+                        crate::sink::parquet::writer_props(p),
+                    )
+                    .map_err(wrap)?
+                    .with_run(run.clone()),
+                ),
+            ),
             SinkKindPlan::Parquet(p) => (
                 "parquet",
                 p.path.to_string(),

@@ -9,9 +9,13 @@ use serde::Deserialize;
 pub struct ParquetSinkConfig {
     /// Output folder; datasets are written to `<path>/<Type>/part-NNNNN.parquet`.
     pub path: String,
-    /// Column layout: `raw` (typed id/meta columns plus the lossless resource JSON; default) or
-    /// `resource` (the lossless typed nested schema of each resource type, from the R4 model).
+    /// Column layout: `raw` (typed id/meta columns plus the lossless resource JSON; default),
+    /// `resource` (the lossless typed nested schema of each resource type, from the R4 model)
+    /// or `views` (one flat dataset per SQL on FHIR v2 ViewDefinition of `views`).
     pub schema: Option<String>,
+    /// With `schema = "views"`: ViewDefinition files, or folders of `*.json` ones, relative to
+    /// the pipeline definition (e.g. `["views"]`).
+    pub views: Option<Vec<String>>,
     /// With `schema = "resource"`: how many times a type may appear on one path before the
     /// element is kept as JSON text (Questionnaire.item.item…; default 3, 1..=10).
     pub max_depth: Option<u32>,

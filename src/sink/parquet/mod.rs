@@ -11,6 +11,7 @@
 mod config;
 pub mod encoder;
 pub mod resource;
+pub mod views;
 
 pub use config::ParquetSinkConfig;
 
@@ -36,11 +37,44 @@ const ENCODE_BATCH_BYTES: usize = 1 << 20;
 /// Builders plus open row groups of all types stay under this.
 const MEMORY_BUDGET: usize = 64 << 20;
 
+/// An open data file of a dataset (shared by the layouts' writers).
 struct Open {
     writer: ArrowWriter<OutFile>,
     path: PathBuf,
     rel: String,
     rows: u64,
+}
+
+impl Open {
+    /// Closes the file and records it (rows, bytes) for the stats and the manifest.
+    fn close(self, stats: &mut SinkStats, entries: &mut Vec<FileEntry>) -> Result<(), SinkError> {
+        let Open {
+            writer,
+            path,
+            rel,
+            rows,
+        } = self;
+        let w = writer.into_inner().map_err(encode_err(&path))?;
+        let bytes = w.close()?;
+        stats.bytes += bytes;
+        entries.push(FileEntry::new(rel.clone(), rows, bytes));
+        stats.files.push(rel);
+        Ok(())
+    }
+}
+
+/// Commits a Parquet sink's files with its `_manifest.json` written last.
+fn commit_datasets(
+    staging: &Staging,
+    run: &RunInfo,
+    partition_by: Option<&'static str>,
+    entries: &[FileEntry],
+    fingerprints: &BTreeMap<String, String>,
+    files: &[String],
+    replaces: &dyn Fn(&Path) -> bool,
+) -> Result<(), SinkError> {
+    let manifest = Manifest::new(run, "parquet", partition_by, entries.to_vec(), fingerprints);
+    staging.commit_with_manifest(files, replaces, Some(&manifest.to_bytes()))
 }
 
 struct TypeWriter {
@@ -85,22 +119,7 @@ impl ParquetSink {
         run_id: &str,
         storage: &StorageConfig,
     ) -> Result<Self, SinkError> {
-        let compression = match plan.compression {
-            Compression::Zstd(l) => PqCompression::ZSTD(ZstdLevel::try_new(l).unwrap_or_default()),
-            Compression::Snappy => PqCompression::SNAPPY,
-            Compression::None => PqCompression::UNCOMPRESSED,
-        };
-        let props = WriterProperties::builder()
-            .set_compression(compression)
-            .set_created_by(format!("fhirpipe {}", env!("CARGO_PKG_VERSION")))
-            .set_max_row_group_row_count(None)
-            .set_max_row_group_bytes(Some(plan.row_group_bytes as usize))
-            .set_dictionary_enabled(false)
-            .set_column_dictionary_enabled(ColumnPath::from("meta_version_id"), true)
-            .set_statistics_enabled(EnabledStatistics::Page)
-            .set_column_statistics_enabled(ColumnPath::from("resource"), EnabledStatistics::None)
-            .set_statistics_truncate_length(Some(64))
-            .build();
+        let props = writer_props(plan);
         let mut by = plan.partition_by.clone();
         if let PartitionBy::Run(v) = &mut by {
             if v.is_empty() {
@@ -210,20 +229,10 @@ impl ParquetSink {
         stats: &mut SinkStats,
         entries: &mut Vec<FileEntry>,
     ) -> Result<(), SinkError> {
-        if let Some(open) = tw.open.take() {
-            let Open {
-                writer,
-                path,
-                rel,
-                rows,
-            } = open;
-            let w = writer.into_inner().map_err(encode_err(&path))?;
-            let bytes = w.close()?;
-            stats.bytes += bytes;
-            entries.push(FileEntry::new(rel.clone(), rows, bytes));
-            stats.files.push(rel);
+        match tw.open.take() {
+            Some(open) => open.close(stats, entries),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Writes out and closes the writer of `key` and forgets it (its rows are all in files).
@@ -264,10 +273,39 @@ impl ParquetSink {
     }
 }
 
+/// The writer properties of a sink's files: codec, row groups bounded in bytes, page
+/// statistics (none for the big `resource` JSON column), no dictionaries except for
+/// `meta_version_id`.
+pub fn writer_props(plan: &ParquetPlan) -> WriterProperties {
+    let compression = match plan.compression {
+        Compression::Zstd(l) => PqCompression::ZSTD(ZstdLevel::try_new(l).unwrap_or_default()),
+        Compression::Snappy => PqCompression::SNAPPY,
+        Compression::None => PqCompression::UNCOMPRESSED,
+    };
+    WriterProperties::builder()
+        .set_compression(compression)
+        .set_created_by(format!("fhirpipe {}", env!("CARGO_PKG_VERSION")))
+        .set_max_row_group_row_count(None)
+        .set_max_row_group_bytes(Some(plan.row_group_bytes as usize))
+        .set_dictionary_enabled(false)
+        .set_column_dictionary_enabled(ColumnPath::from("meta_version_id"), true)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_column_statistics_enabled(ColumnPath::from("resource"), EnabledStatistics::None)
+        .set_statistics_truncate_length(Some(64))
+        .build()
+}
+
 /// The encoder of `layout` for one resource type.
 fn new_encoder(layout: ParquetLayout, t: TypeIdx) -> Result<Box<dyn BatchEncoder>, SinkError> {
     Ok(match layout {
         ParquetLayout::Raw => Box::new(RawEncoder::new()),
+        // `schema = "views"` is written by `views::ViewsSink`, never through an encoder.
+        ParquetLayout::Views => {
+            return Err(SinkError::Encode {
+                path: PathBuf::from(resource_type_name(t)),
+                message: "schema = \"views\" is written by the views sink".into(),
+            })
+        }
         ParquetLayout::Resource { max_depth } => {
             let schema =
                 resource::ResourceSchema::new(resource_type_name(t), max_depth).map_err(|e| {
@@ -351,17 +389,14 @@ impl Sink for ParquetSink {
     }
 
     fn commit(&mut self) -> Result<(), SinkError> {
-        let manifest = Manifest::new(
+        commit_datasets(
+            &self.staging,
             &self.run,
-            "parquet",
             self.writers.by().column(),
-            self.entries.clone(),
+            &self.entries,
             &self.fingerprints,
-        );
-        self.staging.commit_with_manifest(
             &self.stats.files,
             &|rel| self.replaces(rel),
-            Some(&manifest.to_bytes()),
         )
     }
 
