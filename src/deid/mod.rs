@@ -437,11 +437,22 @@ impl Deidentifier {
             prefix,
         };
         let mut text_out = text::TextOutcome::default();
-        let result = run.visit(&mut tree, &resources, 0).and_then(|ops| {
+        let result = run.visit(&mut tree, &resources, 0).and_then(|mut ops| {
             if let Some((t, refs)) = &pre {
                 let known = merged_known(known.filter(|_| t.known), refs);
                 let scope = patient_scope(refs);
-                free_text(&mut tree, &t.processor(scope), &known, &mut text_out)?;
+                let changed = free_text(&mut tree, &t.processor(scope), &known, &mut text_out)?;
+                // Text rewritten is labelled like a rule's change: REDACTED for redact,
+                // SUBSTITUTED for surrogate (on the root resource; existing labels are kept).
+                let label = match t.operation() {
+                    crate::phi::PhiOperation::Redact => Ops::REDACT,
+                    crate::phi::PhiOperation::Surrogate => Ops::SUBSTITUTE,
+                    crate::phi::PhiOperation::Tag => Ops::default(),
+                };
+                if changed && !label.is_empty() {
+                    add_labels(&mut tree, 0, label);
+                    ops |= label;
+                }
             }
             Ok(ops)
         });
@@ -1083,14 +1094,16 @@ fn element_path(tree: &Tree, id: Id) -> String {
     parts.join(".")
 }
 
-/// Runs the free-text processor on every carrier still there (after the rules).
+/// Runs the free-text processor on every carrier still there (after the rules); `true` when
+/// some text was rewritten.
 fn free_text(
     tree: &mut Tree,
     p: &crate::phi::carriers::Processor<'_>,
     known: &crate::phi::KnownPhi,
     out: &mut text::TextOutcome,
-) -> Result<(), DeidError> {
+) -> Result<bool, DeidError> {
     use text::Carrier;
+    let mut changed = false;
     for id in 0..tree.els.len() {
         let e = &tree.els[id];
         let Some(Prim::Str(value)) = e.value.as_ref().filter(|_| !e.removed) else {
@@ -1117,9 +1130,10 @@ fn free_text(
             .map_err(|e| DeidError::Processing(format!("{}: {e}", element_path(tree, id))))?;
         if let Some(n) = new {
             tree.els[id].value = Some(Prim::Str(n));
+            changed = true;
         }
     }
-    Ok(())
+    Ok(changed)
 }
 
 fn detached(name: &'static str, ty: &'static str) -> El {

@@ -322,6 +322,15 @@ fn free_text_without_the_index_does_not_know_the_names() {
         "{}",
         String::from_utf8_lossy(&with.json)
     );
+    // Only the text changed, and the resource is labelled REDACTED for it.
+    assert!(
+        String::from_utf8_lossy(&with.json)
+            .contains(&format!(r#""meta":{{"security":[{REDACTED}]}}"#)),
+        "{}",
+        String::from_utf8_lossy(&with.json)
+    );
+    assert!(with.ops.has(Ops::REDACT));
+    assert!(!String::from_utf8_lossy(&plain.json).contains("security"));
     // `known = false` turns the index off.
     let off = with_text(engine("", ""), "known = false");
     let out = off
