@@ -85,44 +85,7 @@ pub fn intern(s: &str) -> &'static str {
     })
 }
 
-/// The identity of a tape value: `simd_json::tape::Value` is a view of a slice of the tape, and
-/// its two words (pointer, length) name that position uniquely. The engine's FHIRPath results
-/// carry such views, so a result is matched to its element by this key. The size check below
-/// keeps the assumption honest if simd-json ever adds a field.
-pub fn tape_key(v: &Json<'_>) -> [usize; 2] {
-    const _: () = assert!(std::mem::size_of::<Json<'static>>() == 2 * std::mem::size_of::<usize>());
-    // SAFETY: `Json` is `Copy`, has exactly the size of two words (checked at compile time) and
-    // is a fat reference with no padding, so every byte is initialised.
-    unsafe { std::mem::transmute_copy::<Json<'_>, [usize; 2]>(v) }
-}
-
-/// The texts of the numbers of a JSON document, in document order.
-pub fn number_texts(bytes: &[u8]) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-                i += 1;
-            }
-            b'-' | b'0'..=b'9' => {
-                let s = i;
-                while i < bytes.len()
-                    && matches!(bytes[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
-                {
-                    i += 1;
-                }
-                out.push(std::str::from_utf8(&bytes[s..i]).unwrap_or("0"));
-            }
-            _ => i += 1,
-        }
-    }
-    out
-}
+pub use crate::fhirpath::{number_texts, tape_key};
 
 /// Whether `ty` is a FHIR primitive type.
 pub fn is_primitive(ty: &str) -> bool {

@@ -47,12 +47,109 @@ pub enum Item<'a> {
 /// A collection.
 pub type Items<'a> = Vec<Item<'a>>;
 
+/// The identity of a tape value: `simd_json::tape::Value` is a view of a slice of the tape, and
+/// its two words (pointer, length) name that position uniquely. The engine's FHIRPath results
+/// carry such views, so a result is matched to its element by this key. The size check below
+/// keeps the assumption honest if simd-json ever adds a field.
+pub fn tape_key(v: &Json<'_>) -> [usize; 2] {
+    const _: () = assert!(std::mem::size_of::<Json<'static>>() == 2 * std::mem::size_of::<usize>());
+    // SAFETY: `Json` is `Copy`, has exactly the size of two words (checked at compile time) and
+    // is a fat reference with no padding, so every byte is initialised.
+    unsafe { std::mem::transmute_copy::<Json<'_>, [usize; 2]>(v) }
+}
+
+/// The texts of the numbers of a JSON document, in document order.
+pub fn number_texts(bytes: &[u8]) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let s = i;
+                while i < bytes.len()
+                    && matches!(bytes[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                out.push(std::str::from_utf8(&bytes[s..i]).unwrap_or("0"));
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+thread_local! {
+    /// The decimal literals of the resource being evaluated, by tape value (see
+    /// [`with_number_literals`]); `None` outside it.
+    static LITERALS: std::cell::RefCell<Option<crate::util::hash::FastMap<[usize; 2], Decimal>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn collect_numbers(
+    v: Json<'_>,
+    texts: &mut std::slice::Iter<'_, &str>,
+    map: &mut crate::util::hash::FastMap<[usize; 2], Decimal>,
+    seen: &mut usize,
+) {
+    if let Some(o) = v.as_object() {
+        for (_, x) in o.iter() {
+            collect_numbers(x, texts, map, seen);
+        }
+    } else if let Some(a) = v.as_array() {
+        for x in a.iter() {
+            collect_numbers(x, texts, map, seen);
+        }
+    } else if v.is_i64() || v.is_u64() || v.is_f64() {
+        *seen += 1;
+        let text = texts.next();
+        if v.is_f64() {
+            if let Some(d) = text.and_then(|t| Decimal::parse(t)) {
+                map.insert(tape_key(&v), d);
+            }
+        }
+    }
+}
+
+/// Runs `f` with the decimal literals of `raw` — the JSON text whose tape `root` is — known
+/// to the evaluation, so a decimal keeps the precision it is written with (`1.0` has one
+/// decimal place; the tape holds the f64 1). Used where the text is at hand (views); without
+/// it a decimal's precision is the shortest form of its f64. When the numbers of the text and
+/// the tape do not pair up one to one, nothing is used.
+pub fn with_number_literals<R>(root: Json<'_>, raw: &[u8], f: impl FnOnce() -> R) -> R {
+    let texts = number_texts(raw);
+    let mut it = texts.as_slice().iter();
+    let mut map = crate::util::hash::FastMap::default();
+    let mut seen = 0;
+    collect_numbers(root, &mut it, &mut map, &mut seen);
+    let ok = seen == texts.len() && !map.is_empty();
+    LITERALS.with(|l| *l.borrow_mut() = ok.then_some(map));
+    let r = f();
+    LITERALS.with(|l| *l.borrow_mut() = None);
+    r
+}
+
 fn json_number(v: Json<'_>) -> Option<Item<'static>> {
     if let Some(i) = v.as_i64() {
         return Some(Item::Int(i));
     }
     if let Some(u) = v.as_u64() {
         return Some(Item::Dec(Decimal::new(u as i128, 0)));
+    }
+    let literal = LITERALS.with(|l| {
+        l.borrow()
+            .as_ref()
+            .and_then(|m| m.get(&tape_key(&v)).cloned())
+    });
+    if let Some(d) = literal {
+        return Some(Item::Dec(d));
     }
     v.as_f64().and_then(Decimal::from_f64).map(Item::Dec)
 }

@@ -125,6 +125,19 @@ impl View {
     pub fn rows(&self, resource: Json<'_>, out: &mut Vec<Vec<Cell>>) -> Result<(), ViewError> {
         eval::rows(&self.compiled, resource, out)
     }
+
+    /// [`View::rows`] given also the resource's JSON `text` (the bytes its tape was parsed
+    /// from, before parsing), so decimals keep the precision they are written with: `1.0`
+    /// has one decimal place, which `lowBoundary()` and `highBoundary()` depend on; the tape
+    /// alone holds the f64 1.
+    pub fn rows_with_text(
+        &self,
+        resource: Json<'_>,
+        text: &[u8],
+        out: &mut Vec<Vec<Cell>>,
+    ) -> Result<(), ViewError> {
+        crate::fhirpath::with_number_literals(resource, text, || self.rows(resource, out))
+    }
 }
 
 #[cfg(test)]

@@ -173,7 +173,7 @@ fn chunk_rows(
             continue;
         }
         stats.resources += 1;
-        view.rows(value, rows)
+        view.rows_with_text(value, line, rows)
             .map_err(|source| ViewRunError::View {
                 file: file.to_string(),
                 line: this_line,

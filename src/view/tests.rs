@@ -14,6 +14,36 @@ fn run(v: &View, resource: &str) -> Result<Vec<Vec<Cell>>, ViewError> {
     Ok(out)
 }
 
+/// The decimal boundary tests of the SQL on FHIR suite (issue 4): `1.0` is written with one
+/// decimal place, so its boundaries are 0.95 and 1.05; from the tape alone (the f64 1) they
+/// would be 0.5 and 1.5.
+#[test]
+fn issue4_decimal_boundaries_use_the_written_precision() {
+    let v = view(serde_json::json!({
+        "resource": "Observation",
+        "select": [{"column": [
+            {"name": "lo", "path": "value.ofType(Quantity).value.lowBoundary()", "type": "decimal"},
+            {"name": "hi", "path": "value.ofType(Quantity).value.highBoundary()", "type": "decimal"}
+        ]}]
+    }))
+    .unwrap();
+    let text = r#"{"resourceType":"Observation","id":"o","status":"final","code":{"text":"x"},"valueQuantity":{"value":1.0},"component":[{"valueInteger":3}]}"#;
+    let mut buf = text.as_bytes().to_vec();
+    let tape = simd_json::to_tape(&mut buf).unwrap();
+    let mut with = Vec::new();
+    v.rows_with_text(tape.as_value(), text.as_bytes(), &mut with)
+        .unwrap();
+    let show = |rows: &[Vec<Cell>]| -> Vec<String> {
+        rows[0]
+            .iter()
+            .map(|c| output::cell_json(c).to_string())
+            .collect()
+    };
+    assert_eq!(show(&with), ["0.95", "1.05"]);
+    let without = run(&v, text).unwrap();
+    assert_eq!(show(&without), ["0.5", "1.5"]);
+}
+
 #[test]
 fn columns_and_for_each() {
     let v = view(serde_json::json!({

@@ -173,19 +173,24 @@ impl ViewsSink {
                 encode_err(Path::new(&batch.file.name), format!("line {}: {e}", r.line))
             })?;
             let root = tape.as_value();
-            for k in 0..self.by_type[slot].len() {
-                let i = self.by_type[slot][k];
-                let vw = &mut self.views[i];
-                vw.view.rows(root, &mut vw.rows).map_err(|e| {
-                    encode_err(
-                        Path::new(&vw.name),
-                        format!("{} line {}: {e}", batch.file.name, r.line),
-                    )
-                })?;
-                if vw.rows.len() >= ROWS_PER_BATCH {
-                    self.push_rows(i)?;
+            // Decimals keep their written precision (the record's text is the original).
+            let text = &batch.data[r.json.clone()];
+            crate::fhirpath::with_number_literals(root, text, || {
+                for k in 0..self.by_type[slot].len() {
+                    let i = self.by_type[slot][k];
+                    let vw = &mut self.views[i];
+                    vw.view.rows(root, &mut vw.rows).map_err(|e| {
+                        encode_err(
+                            Path::new(&vw.name),
+                            format!("{} line {}: {e}", batch.file.name, r.line),
+                        )
+                    })?;
+                    if vw.rows.len() >= ROWS_PER_BATCH {
+                        self.push_rows(i)?;
+                    }
                 }
-            }
+                Ok::<(), SinkError>(())
+            })?;
         }
         Ok(())
     }
