@@ -119,23 +119,21 @@ pub fn run(a: DeidArgs) -> i32 {
     };
     let mut text_report = None;
     if let Some(op) = &a.text {
+        let Some(operation) = crate::phi::PhiOperation::from_name(op) else {
+            return fail(
+                format!("--text {op:?}: use tag, redact or surrogate"),
+                ExitCode::Usage,
+            );
+        };
         let cfg = crate::phi::PhiConfig {
-            operation: match op.as_str() {
-                "tag" => crate::phi::PhiOperation::Tag,
-                "surrogate" => crate::phi::PhiOperation::Surrogate,
-                _ => crate::phi::PhiOperation::Redact,
-            },
+            operation,
             format: a.text_format.clone(),
             types: a.text_types.clone(),
             known: !a.no_known_phi,
             ..Default::default()
         };
-        let key = std::env::var("FHIRPIPE_DEID_TEXT_KEY")
-            .ok()
-            .filter(|k| !k.is_empty())
-            .unwrap_or_else(|| d.parameters().crypto_hash_key.expose().to_string());
-        let key = (!key.is_empty()).then_some(key.as_bytes());
-        match crate::deid::text::TextDeid::new(&cfg, key) {
+        let env = |k: &str| std::env::var(k).ok();
+        match crate::deid::text::TextDeid::for_run(&cfg, d.parameters(), &env) {
             Ok(t) => {
                 text_report = Some(crate::deid::text::TextReport::new(t.operation()));
                 d.text = Some(t);

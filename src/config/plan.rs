@@ -248,7 +248,6 @@ pub struct DeadLetterPlan {
     pub target_file_size: u64,
 }
 
-/// `partition_by` and `run_value` of a Parquet sink.
 /// The views of a `schema = "views"` sink: `views` lists ViewDefinition files or folders of
 /// `*.json` files (relative to the definition); each dataset is named by the view's `name`,
 /// else its file name.
@@ -365,6 +364,7 @@ fn parquet_views(
     Ok(out)
 }
 
+/// `partition_by` and `run_value` of a Parquet sink.
 fn partition_by(
     ctx: &Ctx,
     name: &str,
@@ -1040,14 +1040,8 @@ pub(crate) fn check(
             match crate::deid::Deidentifier::from_file(&path) {
                 Ok(mut x) => {
                     if let Some(t) = &d.text {
-                        let key = std::env::var("FHIRPIPE_DEID_TEXT_KEY")
-                            .ok()
-                            .filter(|k| !k.is_empty())
-                            .unwrap_or_else(|| {
-                                x.parameters().crypto_hash_key.expose().to_string()
-                            });
-                        let key = (!key.is_empty()).then_some(key.as_bytes());
-                        match crate::deid::text::TextDeid::new(t, key) {
+                        let env = |k: &str| std::env::var(k).ok();
+                        match crate::deid::text::TextDeid::for_run(t, x.parameters(), &env) {
                             Ok(t) => x.text = Some(t),
                             Err(e) => {
                                 return Err(ctx.err(
@@ -1189,7 +1183,7 @@ impl fmt::Display for Plan {
                 writeln!(
                     f,
                     "    free text: {} in text.div, Annotation.text and text/plain attachments{}",
-                    crate::deid::text::TextReport::new(t.operation()).operation,
+                    t.operation().name(),
                     if t.known {
                         "; known PHI from the input's Patient, RelatedPerson, Practitioner and Organization files (first pass)"
                     } else {

@@ -1010,14 +1010,33 @@ impl Run<'_> {
     }
 }
 
-/// Whether the tree holds a free-text carrier (narrative, annotation text, attachment data).
+/// Which free-text carrier element `id` is: a narrative (`xhtml`), an `Annotation.text`, or an
+/// `Attachment.data` with its attachment's content type.
+fn carrier_of(tree: &Tree, id: Id) -> Option<text::Carrier<'_>> {
+    use text::Carrier;
+    let e = &tree.els[id];
+    let parent = e.parent;
+    let parent_ty = parent.map(|p| tree.els[p].ty);
+    if e.ty == "xhtml" {
+        Some(Carrier::Narrative)
+    } else if e.name == "text" && parent_ty == Some("Annotation") {
+        Some(Carrier::Text)
+    } else if e.name == "data" && parent_ty == Some("Attachment") {
+        let ct = parent.and_then(|p| {
+            tree.kids_named(p, "contentType")
+                .first()
+                .and_then(|&c| tree.els[c].value.as_ref())
+                .map(Prim::text)
+        });
+        Some(Carrier::Attachment(ct))
+    } else {
+        None
+    }
+}
+
+/// Whether the tree holds a free-text carrier.
 fn has_carriers(tree: &Tree) -> bool {
-    tree.els.iter().any(|e| {
-        let parent_ty = e.parent.map(|p| tree.els[p].ty);
-        e.ty == "xhtml"
-            || (e.name == "text" && parent_ty == Some("Annotation"))
-            || (e.name == "data" && parent_ty == Some("Attachment"))
-    })
+    (0..tree.els.len()).any(|id| carrier_of(tree, id).is_some())
 }
 
 /// The references of the tree as they are now (before the rules), and the root's own
@@ -1061,11 +1080,9 @@ fn merged_known<'k>(
 /// the first `Patient/...` reference, else "" (one shift for the run).
 fn patient_scope(refs: &[String]) -> &str {
     refs.iter()
-        .find_map(|r| {
-            let r = r.split("/_history/").next().unwrap_or(r);
-            let mut parts = r.rsplit('/');
-            let id = parts.next()?;
-            (parts.next()? == "Patient" && !id.is_empty()).then_some(id)
+        .find_map(|r| match crate::fhir::reference_type_id(r)? {
+            ("Patient", id) => Some(id),
+            _ => None,
         })
         .unwrap_or("")
 }
@@ -1102,28 +1119,13 @@ fn free_text(
     known: &crate::phi::KnownPhi,
     out: &mut text::TextOutcome,
 ) -> Result<bool, DeidError> {
-    use text::Carrier;
     let mut changed = false;
     for id in 0..tree.els.len() {
         let e = &tree.els[id];
         let Some(Prim::Str(value)) = e.value.as_ref().filter(|_| !e.removed) else {
             continue;
         };
-        let parent = e.parent;
-        let parent_ty = parent.map(|p| tree.els[p].ty);
-        let kind = if e.ty == "xhtml" {
-            Carrier::Narrative
-        } else if e.name == "text" && parent_ty == Some("Annotation") {
-            Carrier::Text
-        } else if e.name == "data" && parent_ty == Some("Attachment") {
-            let ct = parent.and_then(|p| {
-                tree.kids_named(p, "contentType")
-                    .first()
-                    .and_then(|&c| tree.els[c].value.as_ref())
-                    .map(Prim::text)
-            });
-            Carrier::Attachment(ct)
-        } else {
+        let Some(kind) = carrier_of(tree, id) else {
             continue;
         };
         let new = text::process_carrier(p, kind, value, known, out, || element_path(tree, id))

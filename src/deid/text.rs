@@ -85,6 +85,19 @@ impl TextDeid {
         })
     }
 
+    /// [`TextDeid::new`] for a run of `d`: the surrogate key is `FHIRPIPE_DEID_TEXT_KEY` (read
+    /// with `env`), else the configuration's `cryptoHashKey`.
+    pub fn for_run(
+        cfg: &PhiConfig,
+        params: &crate::deid::Parameters,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, TextConfigError> {
+        let key = env("FHIRPIPE_DEID_TEXT_KEY")
+            .filter(|k| !k.is_empty())
+            .unwrap_or_else(|| params.crypto_hash_key.expose().to_string());
+        Self::new(cfg, (!key.is_empty()).then_some(key.as_bytes()))
+    }
+
     /// The operation.
     pub fn operation(&self) -> PhiOperation {
         self.op
@@ -188,9 +201,7 @@ impl KnownIndex {
         if let Some(k) = self.map.get(reference) {
             return Some(k);
         }
-        let r = reference.split("/_history/").next().unwrap_or(reference);
-        let mut parts = r.rsplit('/');
-        let (id, ty) = (parts.next()?, parts.next()?);
+        let (ty, id) = crate::fhir::reference_type_id(reference)?;
         self.map.get(&format!("{ty}/{id}"))
     }
 
@@ -284,12 +295,7 @@ impl TextReport {
     /// An empty report for `op`.
     pub fn new(op: PhiOperation) -> Self {
         TextReport {
-            operation: match op {
-                PhiOperation::Tag => "tag",
-                PhiOperation::Redact => "redact",
-                PhiOperation::Surrogate => "surrogate",
-            }
-            .into(),
+            operation: op.name().into(),
             ..Default::default()
         }
     }

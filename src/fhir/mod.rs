@@ -1,4 +1,5 @@
-//! FHIR R4 knowledge: the table of resource types, the `id` rule, parsing of `instant` values
+//! FHIR R4 knowledge: the table of resource types, the `id` rule, the type and id a literal
+//! reference names ([`reference_type_id`]), parsing of `instant` values
 //! into UTC microseconds (the basic checks every line passes), and the generated R4 model
 //! ([`model`]: elements, cardinalities, choice types, required bindings) that structure
 //! validation walks; [`xml`]: XML resources converted to JSON with it.
@@ -23,6 +24,22 @@ pub fn resource_type_index(name: &str) -> Option<TypeIdx> {
         .get_or_init(|| model::NameIndex::new(RESOURCE_TYPES.iter().copied()))
         .find(name, |i| RESOURCE_TYPES[i])
         .map(|i| i as TypeIdx)
+}
+
+/// The resource type and id a literal `Reference.reference` names: `Type/id`, also at the end
+/// of an absolute URL or followed by `/_history/n`. `None` for a contained (`#id`) or `urn:`
+/// reference, an empty id, or a type part that does not start with a capital letter.
+pub fn reference_type_id(reference: &str) -> Option<(&str, &str)> {
+    let r = match reference.find("/_history/") {
+        Some(p) => &reference[..p],
+        None => reference,
+    };
+    let (rest, id) = r.rsplit_once('/')?;
+    let rtype = rest.rsplit('/').next().unwrap_or(rest);
+    if id.is_empty() || !rtype.starts_with(|c: char| c.is_ascii_uppercase()) {
+        return None;
+    }
+    Some((rtype, id))
 }
 
 /// The name of a resource type index returned by [`resource_type_index`].

@@ -156,15 +156,7 @@ fn reference_key<'a>(input: &[Item<'a>], ty: Option<&str>) -> Items<'a> {
         .iter()
         .filter_map(|it| {
             let r = it.object()?.get("reference")?.into_string()?;
-            let r = match r.find("/_history/") {
-                Some(p) => &r[..p],
-                None => r,
-            };
-            let (rest, id) = r.rsplit_once('/')?;
-            let rtype = rest.rsplit('/').next().unwrap_or(rest);
-            if id.is_empty() || !rtype.starts_with(|c: char| c.is_ascii_uppercase()) {
-                return None;
-            }
+            let (rtype, id) = crate::fhir::reference_type_id(r)?;
             if ty.is_some_and(|t| t != rtype) {
                 return None;
             }

@@ -19,6 +19,28 @@ pub enum PhiOperation {
     Surrogate,
 }
 
+impl PhiOperation {
+    /// Every operation with its name (`tag`, `redact`, `surrogate`).
+    pub const ALL: [(PhiOperation, &'static str); 3] = [
+        (PhiOperation::Tag, "tag"),
+        (PhiOperation::Redact, "redact"),
+        (PhiOperation::Surrogate, "surrogate"),
+    ];
+
+    /// Its name, as written in a pipeline definition.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(o, _)| *o == self)
+            .map_or("redact", |(_, n)| n)
+    }
+
+    /// The operation of `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(_, n)| *n == name).map(|(o, _)| *o)
+    }
+}
+
 /// Free-text PHI settings.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]

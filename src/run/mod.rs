@@ -157,14 +157,9 @@ fn open_sinks(
                 "parquet",
                 p.path.to_string(),
                 Box::new(
-                    ViewsSink::create(
-                        p,
-                        run_id,
-                        &plan.storage,
-                        crate::sink::parquet::writer_props(p),
-                    )
-                    .map_err(wrap)?
-                    .with_run(run.clone()),
+                    ViewsSink::create(p, run_id, &plan.storage)
+                        .map_err(wrap)?
+                        .with_run(run.clone()),
                 ),
             ),
             SinkKindPlan::Parquet(p) => (

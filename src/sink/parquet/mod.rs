@@ -276,7 +276,7 @@ impl ParquetSink {
 /// The writer properties of a sink's files: codec, row groups bounded in bytes, page
 /// statistics (none for the big `resource` JSON column), no dictionaries except for
 /// `meta_version_id`.
-pub fn writer_props(plan: &ParquetPlan) -> WriterProperties {
+fn writer_props(plan: &ParquetPlan) -> WriterProperties {
     let compression = match plan.compression {
         Compression::Zstd(l) => PqCompression::ZSTD(ZstdLevel::try_new(l).unwrap_or_default()),
         Compression::Snappy => PqCompression::SNAPPY,
@@ -331,11 +331,14 @@ fn is_dataset_file(rel: &Path) -> bool {
         3 => is_partition_dir(&Path::new(&parts[0]).join(&parts[1])),
         _ => false,
     };
-    dir_ok
-        && parts[parts.len() - 1]
-            .strip_prefix("part-")
-            .and_then(|s| s.strip_suffix(".parquet"))
-            .is_some_and(|n| n.len() >= 5 && n.bytes().all(|b| b.is_ascii_digit()))
+    dir_ok && is_part_file(&parts[parts.len() - 1])
+}
+
+/// Is `name` a data file name of the sink, `part-NNNNN.parquet` (five digits or more)?
+fn is_part_file(name: &str) -> bool {
+    name.strip_prefix("part-")
+        .and_then(|s| s.strip_suffix(".parquet"))
+        .is_some_and(|n| n.len() >= 5 && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 impl Sink for ParquetSink {

@@ -63,12 +63,11 @@ fn encode_err(path: &Path, message: String) -> SinkError {
 }
 
 impl ViewsSink {
-    /// Creates the staging folder; `props` are the sink's writer properties.
+    /// Creates the staging folder and the writer properties (the Parquet sink's).
     pub fn create(
         plan: &ParquetPlan,
         run_id: &str,
         storage: &StorageConfig,
-        props: WriterProperties,
     ) -> Result<Self, SinkError> {
         let mut by_type = vec![Vec::new(); super::super::TYPE_SLOTS];
         let mut views = Vec::new();
@@ -88,7 +87,7 @@ impl ViewsSink {
         Ok(ViewsSink {
             target_file_size: plan.target_file_size,
             staging: Staging::create(&plan.path, run_id, storage)?,
-            props,
+            props: super::writer_props(plan),
             views,
             by_type,
             stats: SinkStats::new(),
@@ -201,11 +200,7 @@ impl ViewsSink {
         let (Some(dir), Some(file), None) = (parts.next(), parts.next(), parts.next()) else {
             return false;
         };
-        self.views.iter().any(|v| v.name == dir)
-            && file
-                .strip_prefix("part-")
-                .and_then(|s| s.strip_suffix(".parquet"))
-                .is_some_and(|n| n.len() >= 5 && n.bytes().all(|b| b.is_ascii_digit()))
+        self.views.iter().any(|v| v.name == dir) && super::is_part_file(&file)
     }
 }
 
