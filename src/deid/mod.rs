@@ -100,7 +100,7 @@ const LABELS: [(Ops, Option<&str>, &str, &str); 7] = [
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Method {
+pub(crate) enum Method {
     Keep,
     Redact,
     DateShift,
@@ -492,6 +492,99 @@ impl Deidentifier {
     }
 }
 
+/// Where a primitive value is: its FHIR type, element name and the parent's FHIR type.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ValueAt<'a> {
+    ty: &'a str,
+    name: &'a str,
+    parent_ty: Option<&'a str>,
+}
+
+/// What a value-level method does to a primitive.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Change {
+    /// The value stays as it is.
+    Keep,
+    /// A new (string) value.
+    Set(String),
+    /// The value is removed (the element is pruned unless it has an id or extensions).
+    Remove,
+}
+
+impl Deidentifier {
+    /// The value-level methods (keep, redact, dateShift, cryptoHash, encrypt) on one non-empty
+    /// primitive value `v`, with the reference's semantics; `offset` gives the date-shift
+    /// offset in days (asked only for a date to shift). Shared by the tree engine and the
+    /// streaming one (`stream`), so both change values alike.
+    pub(crate) fn value_method(
+        &self,
+        method: Method,
+        at: ValueAt<'_>,
+        v: &str,
+        offset: impl FnOnce() -> i64,
+    ) -> Result<(Change, Ops), DeidError> {
+        let p = &self.params;
+        let today = self.today;
+        Ok(match method {
+            Method::Redact => self.redact_value(at, v),
+            Method::DateShift => {
+                if !matches!(at.ty, "date" | "dateTime" | "instant") {
+                    return Ok((Change::Keep, Ops::default()));
+                }
+                match methods::shift_date(v, offset(), today) {
+                    Some(s) => (Change::Set(s), Ops::PERTURB),
+                    None => self.redact_value(at, v),
+                }
+            }
+            Method::CryptoHash => {
+                let key = &self.hash_key;
+                let hashed = if at.name == "reference" && at.parent_ty == Some("Reference") {
+                    methods::transform_reference_id(v, |s| key.hex(s))
+                } else {
+                    key.hex(v)
+                };
+                (Change::Set(hashed), Ops::CRYPTO_HASH)
+            }
+            Method::Encrypt => {
+                let c = methods::encrypt(v, p.encrypt_key.expose(), methods::random_iv())
+                    .ok_or_else(|| DeidError::Processing("encryption failed".into()))?;
+                (Change::Set(c), Ops::ENCRYPT)
+            }
+            Method::Keep | Method::Substitute | Method::Perturb | Method::Generalize => {
+                (Change::Keep, Ops::default())
+            }
+        })
+    }
+
+    fn redact_value(&self, at: ValueAt<'_>, v: &str) -> (Change, Ops) {
+        let p = &self.params;
+        match at.ty {
+            "date" | "dateTime" | "instant" => {
+                let change = match methods::redact_date(v, p.partial_dates, self.today) {
+                    None => Change::Keep,
+                    Some(None) => Change::Remove,
+                    Some(Some(y)) => Change::Set(y),
+                };
+                (change, Ops::REDACT)
+            }
+            "decimal" if at.parent_ty == Some("Age") => {
+                let over = v.parse::<f64>().is_ok_and(|a| a > 89.0);
+                let change = if !p.partial_ages || over {
+                    Change::Remove
+                } else {
+                    Change::Keep
+                };
+                (change, Ops::REDACT)
+            }
+            _ if at.name == "postalCode" && p.partial_zip => (
+                Change::Set(methods::partial_zip(v, &p.restricted_zip)),
+                Ops::ABSTRACT,
+            ),
+            _ => (Change::Remove, Ops::REDACT),
+        }
+    }
+}
+
 struct Run<'d> {
     d: &'d Deidentifier,
     visited: Vec<bool>,
@@ -642,97 +735,39 @@ impl Run<'_> {
     }
 
     fn apply(&mut self, tree: &mut Tree, id: Id, rule: &Rule) -> Result<Ops, DeidError> {
-        let p = &self.d.params;
-        let today = self.d.today;
-        let value = tree.els[id].value.as_ref().map(|v| v.text().to_string());
-        let non_empty = value.as_deref().filter(|v| !v.is_empty());
-        let ty = tree.els[id].ty;
-        Ok(match rule.method {
-            Method::Keep => Ops::default(),
-            Method::Redact => {
-                let Some(v) = non_empty else {
-                    return Ok(Ops::default());
-                };
-                self.redact(tree, id, v, today)
-            }
-            Method::DateShift => {
-                let Some(v) = non_empty else {
-                    return Ok(Ops::default());
-                };
-                if !matches!(ty, "date" | "dateTime" | "instant") {
-                    return Ok(Ops::default());
-                }
-                let offset = p.date_shift_fixed_offset.unwrap_or_else(|| {
-                    let prefix = match &self.prefix {
-                        Some(s) if !s.is_empty() => s.as_str(),
-                        _ => tree.resource_id(0),
-                    };
-                    methods::date_shift_offset(prefix, p.date_shift_key.expose())
-                });
-                match methods::shift_date(v, offset, today) {
-                    Some(s) => {
-                        tree.els[id].value = Some(Prim::Str(s));
-                        Ops::PERTURB
-                    }
-                    None => self.redact(tree, id, v, today),
-                }
-            }
-            Method::CryptoHash => {
-                let Some(v) = non_empty else {
-                    return Ok(Ops::default());
-                };
-                let key = &self.d.hash_key;
-                let parent_ty = tree.els[id].parent.map(|q| tree.els[q].ty);
-                let hashed = if tree.els[id].name == "reference" && parent_ty == Some("Reference") {
-                    methods::transform_reference_id(v, |s| key.hex(s))
-                } else {
-                    key.hex(v)
-                };
-                tree.els[id].value = Some(Prim::Str(hashed));
-                Ops::CRYPTO_HASH
-            }
-            Method::Encrypt => {
-                let Some(v) = non_empty else {
-                    return Ok(Ops::default());
-                };
-                let c = methods::encrypt(v, p.encrypt_key.expose(), methods::random_iv())
-                    .ok_or_else(|| DeidError::Processing("encryption failed".into()))?;
-                tree.els[id].value = Some(Prim::Str(c));
-                Ops::ENCRYPT
-            }
-            Method::Substitute => self.substitute(tree, id, rule)?,
-            Method::Perturb => self.perturb(tree, id, rule),
-            Method::Generalize => self.generalize(tree, id, rule)?,
-        })
-    }
-
-    fn redact(&self, tree: &mut Tree, id: Id, v: &str, today: Ymd) -> Ops {
-        let p = &self.d.params;
-        let e = &tree.els[id];
-        let parent_ty = e.parent.map(|q| tree.els[q].ty);
-        match e.ty {
-            "date" | "dateTime" | "instant" => {
-                if let Some(new) = methods::redact_date(v, p.partial_dates, today) {
-                    tree.els[id].value = new.map(Prim::Str);
-                }
-                Ops::REDACT
-            }
-            "decimal" if parent_ty == Some("Age") => {
-                let over = v.parse::<f64>().is_ok_and(|a| a > 89.0);
-                if !p.partial_ages || over {
-                    tree.els[id].value = None;
-                }
-                Ops::REDACT
-            }
-            _ if e.name == "postalCode" && p.partial_zip => {
-                tree.els[id].value = Some(Prim::Str(methods::partial_zip(v, &p.restricted_zip)));
-                Ops::ABSTRACT
-            }
-            _ => {
-                tree.els[id].value = None;
-                Ops::REDACT
-            }
+        match rule.method {
+            Method::Substitute => return self.substitute(tree, id, rule),
+            Method::Perturb => return Ok(self.perturb(tree, id, rule)),
+            Method::Generalize => return self.generalize(tree, id, rule),
+            _ => {}
         }
+        let e = &tree.els[id];
+        let Some(v) = e.value.as_ref().map(Prim::text).filter(|v| !v.is_empty()) else {
+            return Ok(Ops::default());
+        };
+        let parent_ty = e.parent.map(|q| tree.els[q].ty);
+        let at = ValueAt {
+            ty: e.ty,
+            name: e.name,
+            parent_ty,
+        };
+        let p = &self.d.params;
+        let offset = || {
+            p.date_shift_fixed_offset.unwrap_or_else(|| {
+                let prefix = match &self.prefix {
+                    Some(s) if !s.is_empty() => s.as_str(),
+                    _ => tree.resource_id(0),
+                };
+                methods::date_shift_offset(prefix, p.date_shift_key.expose())
+            })
+        };
+        let (change, ops) = self.d.value_method(rule.method, at, v, offset)?;
+        match change {
+            Change::Keep => {}
+            Change::Set(s) => tree.els[id].value = Some(Prim::Str(s)),
+            Change::Remove => tree.els[id].value = None,
+        }
+        Ok(ops)
     }
 
     fn perturb(&mut self, tree: &mut Tree, id: Id, rule: &Rule) -> Ops {
