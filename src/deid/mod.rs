@@ -12,6 +12,7 @@ pub mod config;
 mod error;
 pub mod methods;
 mod stage;
+mod stream;
 pub mod text;
 pub mod tree;
 
@@ -148,6 +149,8 @@ pub struct Deidentifier {
     hash_key: methods::HashKey,
     /// Free-text settings (`[deidentify.text]`); `None`: free text is left to the rules.
     pub text: Option<text::TextDeid>,
+    /// The rules compiled for the streaming engine, when they allow it (`stream`).
+    plan: Option<stream::Plan>,
 }
 
 impl std::fmt::Debug for Deidentifier {
@@ -173,6 +176,26 @@ pub struct Output {
     pub skipped: Option<String>,
     /// What free-text processing found (empty without [`Deidentifier::text`]).
     pub text: text::TextOutcome,
+    /// From the streaming engine: the output's `resourceType`, `id`, `meta.versionId` and
+    /// `meta.lastUpdated` as a small JSON object, so the pipeline stage reads them without
+    /// parsing the whole output again; `None` from the tree engine.
+    pub head: Option<Vec<u8>>,
+}
+
+/// `Patient.x` → resource type `Patient`, expression `x` (the reference's split); a path that
+/// starts in lower case has no resource type.
+fn split_path(path: &str) -> (String, String) {
+    let path = path.trim();
+    match path.chars().next() {
+        Some(c) if c.is_ascii_uppercase() => {
+            let end = path
+                .find(|c: char| !c.is_ascii_alphabetic())
+                .unwrap_or(path.len());
+            let rest = path[end..].strip_prefix('.').unwrap_or(&path[end..]);
+            (path[..end].to_string(), rest.to_string())
+        }
+        _ => (String::new(), path.to_string()),
+    }
 }
 
 fn split_selector(path: &str, func: &str) -> Option<(String, Option<String>)> {
@@ -259,18 +282,8 @@ impl Deidentifier {
                     )))
                 }
             };
-            // `Patient.x` → resource type `Patient`, expression `x` (the reference's split).
             let path = r.path.trim().to_string();
-            let (resource_type, expr) = match path.chars().next() {
-                Some(c) if c.is_ascii_uppercase() => {
-                    let end = path
-                        .find(|c: char| !c.is_ascii_alphabetic())
-                        .unwrap_or(path.len());
-                    let rest = path[end..].strip_prefix('.').unwrap_or(&path[end..]);
-                    (path[..end].to_string(), rest.to_string())
-                }
-                _ => (String::new(), path.clone()),
-            };
+            let (resource_type, expr) = split_path(&path);
             let select =
                 if let Some((t, n)) = split_selector(&path, "nodesByType") {
                     Select::ByType(t, n)
@@ -369,6 +382,7 @@ impl Deidentifier {
             });
         }
         Ok(Deidentifier {
+            plan: stream::Plan::compile(&rules),
             rules,
             hash_key: methods::HashKey::new(params.crypto_hash_key.expose()),
             params,
@@ -383,6 +397,30 @@ impl Deidentifier {
     pub fn with_today(mut self, today: Ymd) -> Self {
         self.today = today;
         self
+    }
+
+    /// Turns the streaming engine off: every resource goes through the element tree (for
+    /// comparing the engines; the output is the same).
+    pub fn with_tree_engine(mut self) -> Self {
+        self.plan = None;
+        self
+    }
+
+    /// Whether the rules compiled for the streaming engine.
+    pub fn streams(&self) -> bool {
+        self.plan.is_some()
+    }
+
+    /// The streaming engine alone: `None` when the rules or this resource need the tree
+    /// engine (which [`Deidentifier::deidentify_with`] then uses).
+    #[doc(hidden)]
+    pub fn deidentify_streamed(
+        &self,
+        text: &[u8],
+        scope_prefix: &str,
+        known: Option<&text::KnownIndex>,
+    ) -> Option<Output> {
+        stream::run(self, self.plan.as_ref()?, text, scope_prefix, known)
     }
 
     /// How many rules the configuration has.
@@ -410,6 +448,9 @@ impl Deidentifier {
         scope_prefix: &str,
         known: Option<&text::KnownIndex>,
     ) -> Result<Output, DeidError> {
+        if let Some(out) = self.deidentify_streamed(text, scope_prefix, known) {
+            return Ok(out);
+        }
         let mut buf = text.to_vec();
         let tape = simd_json::to_tape(&mut buf)
             .map_err(|e| DeidError::Invalid(format!("invalid JSON: {e}")))?;
@@ -467,6 +508,7 @@ impl Deidentifier {
                     ops,
                     skipped: None,
                     text: text_out,
+                    head: None,
                 })
             }
             Err(DeidError::Processing(m)) if self.skip_errors => {
@@ -485,6 +527,7 @@ impl Deidentifier {
                     ops: Ops::REDACT,
                     skipped: Some(m),
                     text: text::TextOutcome::default(),
+                    head: None,
                 })
             }
             Err(e) => Err(e),

@@ -53,9 +53,10 @@ pub fn deidentify_batch(
                 continue;
             }
         };
-        // Read id, versionId and lastUpdated of the new text (rules may have changed them).
+        // Read id, versionId and lastUpdated of the new text (rules may have changed them):
+        // from the streaming engine's summary of them, else from the whole output.
         buf.clear();
-        buf.extend_from_slice(&out.json);
+        buf.extend_from_slice(out.head.as_deref().unwrap_or(&out.json));
         let mark = batch.strings.len();
         let outcome = match simd_json::to_tape(&mut buf) {
             Ok(tape) => examine(tape.as_value(), None, &mut batch.strings),

@@ -65,9 +65,20 @@ pub fn number_texts(bytes: &[u8]) -> Vec<&str> {
     while i < bytes.len() {
         match bytes[i] {
             b'"' => {
+                // Skip the string (long ones are notes and base64: memchr, not byte by byte).
                 i += 1;
-                while i < bytes.len() && bytes[i] != b'"' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                loop {
+                    match memchr::memchr2(b'"', b'\\', bytes.get(i..).unwrap_or(&[])) {
+                        None => {
+                            i = bytes.len();
+                            break;
+                        }
+                        Some(p) if bytes[i + p] == b'"' => {
+                            i += p;
+                            break;
+                        }
+                        Some(p) => i += p + 2,
+                    }
                 }
                 i += 1;
             }
@@ -404,5 +415,19 @@ pub fn numeric(i: &Item<'_>) -> Option<Decimal> {
         Item::Int(v) => Some(Decimal::from_int(*v)),
         Item::Dec(d) => Some(*d),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::number_texts;
+
+    #[test]
+    fn number_texts_skip_strings_with_escapes_and_keep_written_digits() {
+        let json = br#"{"a":"x\"1\\","b":[1.50,-2e3],"c":"\\","d":0,"e":"7"}"#;
+        assert_eq!(number_texts(json), ["1.50", "-2e3", "0"]);
+        // An unterminated string holds no numbers.
+        assert_eq!(number_texts(br#"{"a":1,"b":"2 3"#), ["1"]);
+        assert_eq!(number_texts(br#"{"a":"\"#), Vec::<&str>::new());
     }
 }

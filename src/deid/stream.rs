@@ -1,0 +1,1171 @@
+//! The streaming de-identification engine (issue 6 item 7): the rules compiled once into a
+//! [`Plan`] of element paths, applied in one pass over the simd-json tape that writes the
+//! compact output as it goes, with no element tree per resource.
+//!
+//! The plan exists when every rule is a value-level method (keep, redact, dateShift,
+//! cryptoHash, encrypt) whose path is `nodesByType('T')`, `nodesByType('T').name`, the
+//! resource itself, or a member chain from the resource or from `nodesByType('T')` with
+//! `where(...)` filters (what the presets use). The tree engine's semantics are kept exactly:
+//! a node's rule is the lowest-numbered rule that matches it or an ancestor within its
+//! resource (the "first rule that touches a node wins" of the reference, with `keep` a rule
+//! that changes nothing), nested resources get their own rules, emptied elements are pruned,
+//! `meta.security` labels are inserted where the tree writer would put them, and free text is
+//! processed after the rules. Anything the pass does not model (an unknown element, a `_name`
+//! that is not right after `name`, a repeated member, several variants of one choice, a
+//! primitive where an object belongs, a rule reaching into a nested resource, any error)
+//! makes [`run`] return `None`, and the caller uses the tree engine, which then gives the
+//! reference's result or error. A test compares both engines byte for byte on the presets
+//! and the shared corpora.
+
+use std::borrow::Cow;
+
+use super::{text, Change, Deidentifier, Method, Ops, Output, Rule, Select, ValueAt, LABELS};
+use crate::fhir::model::{ElemType, Kind, Model, TypeId, MANY};
+use crate::fhirpath::{Env, Expression, Item, Json};
+use simd_json::prelude::*;
+
+/// A rule in compiled form.
+#[derive(Debug)]
+struct PlanRule {
+    /// The resource type it applies to; `None`: every resource.
+    applies: Option<TypeId>,
+    /// The steps after the anchor.
+    steps: Vec<Step>,
+    method: Method,
+}
+
+#[derive(Debug)]
+enum Step {
+    /// A member by FHIRPath name: `name`, or a variant of the choice `name[x]`.
+    Child(String),
+    /// A member named `name` or `name` + an upper-case suffix (`nodesByType('T').name`).
+    Prefix(String),
+    /// `where(criteria)` on the node reached.
+    Where(Expression),
+}
+
+/// The compiled rules of a configuration (see the module documentation).
+#[derive(Debug)]
+pub(crate) struct Plan {
+    rules: Vec<PlanRule>,
+    /// Rules anchored at the resource, by index.
+    root: Vec<u16>,
+    /// Rules anchored at `nodesByType(T)`, by the TypeId of `T`.
+    by_type: Vec<Vec<u16>>,
+    xhtml: TypeId,
+    annotation: TypeId,
+    attachment: TypeId,
+    reference: TypeId,
+    string: TypeId,
+    extension: TypeId,
+}
+
+const KEYWORDS: [&str; 13] = [
+    "div", "mod", "and", "or", "xor", "implies", "is", "as", "in", "contains", "true", "false",
+    "where",
+];
+
+/// Splits FHIRPath text at the top-level dots.
+fn segments(expr: &str) -> Option<Vec<&str>> {
+    let (mut depth, mut quote, mut start) = (0i32, None, 0);
+    let mut out = Vec::new();
+    for (i, c) in expr.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"' | '`') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => depth -= 1,
+            (None, '.') if depth == 0 => {
+                out.push(&expr[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        if depth < 0 {
+            return None;
+        }
+    }
+    (depth == 0 && quote.is_none()).then(|| {
+        out.push(&expr[start..]);
+        out
+    })
+}
+
+fn identifier(s: &str) -> Option<&str> {
+    let ok = s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars().all(|c| c.is_ascii_alphanumeric())
+        && !KEYWORDS.contains(&s);
+    ok.then_some(s)
+}
+
+impl Plan {
+    /// The plan of `rules`, or `None` when some rule needs the tree engine.
+    pub(crate) fn compile(rules: &[Rule]) -> Option<Plan> {
+        let model = Model::r4();
+        let ty = |n: &str| model.type_id(n);
+        let mut plan = Plan {
+            rules: Vec::new(),
+            root: Vec::new(),
+            by_type: vec![Vec::new(); model.types.len()],
+            xhtml: ty("xhtml")?,
+            annotation: ty("Annotation")?,
+            attachment: ty("Attachment")?,
+            reference: ty("Reference")?,
+            string: ty("string")?,
+            extension: ty("Extension")?,
+        };
+        // A `nodesByType` type: a data type of the model (never a resource: the lookup does
+        // not return resources).
+        let data_type = |t: &str| ty(t).filter(|&id| model.get(id).kind != Kind::Resource);
+        for r in rules {
+            if !matches!(
+                r.method,
+                Method::Keep
+                    | Method::Redact
+                    | Method::DateShift
+                    | Method::CryptoHash
+                    | Method::Encrypt
+            ) {
+                return None;
+            }
+            let applies = match r.resource_type.as_str() {
+                "" | "Resource" | "DomainResource" => None,
+                t => match ty(t).filter(|&id| model.get(id).kind == Kind::Resource) {
+                    Some(id) => Some(id),
+                    // Never applies (the tree engine compares it with every resource type).
+                    None => continue,
+                },
+            };
+            let (anchor, steps) = match &r.select {
+                Select::ByType(t, n) => (
+                    Some(data_type(t)?),
+                    n.iter().map(|n| Step::Prefix(n.clone())).collect(),
+                ),
+                Select::ByName(..) => return None,
+                Select::Resource => (None, Vec::new()),
+                Select::Path(_) => {
+                    let expr = super::split_path(&r.path).1;
+                    let segs = segments(&expr)?;
+                    let mut anchor = None;
+                    let mut steps = Vec::new();
+                    for (i, seg) in segs.iter().enumerate() {
+                        if i == 0 {
+                            if let Some((t, None)) = super::split_selector(seg, "nodesByType") {
+                                anchor = Some(data_type(&t)?);
+                                continue;
+                            }
+                        }
+                        if let Some(inner) =
+                            seg.strip_prefix("where(").and_then(|s| s.strip_suffix(')'))
+                        {
+                            if inner.contains('%')
+                                || inner.contains("$index")
+                                || inner.contains("$total")
+                            {
+                                return None;
+                            }
+                            steps.push(Step::Where(Expression::parse(inner).ok()?));
+                        } else {
+                            steps.push(Step::Child(identifier(seg)?.to_string()));
+                        }
+                    }
+                    (anchor, steps)
+                }
+            };
+            let idx = u16::try_from(plan.rules.len()).ok()?;
+            match anchor {
+                None => plan.root.push(idx),
+                Some(t) => plan.by_type[usize::from(t)].push(idx),
+            }
+            plan.rules.push(PlanRule {
+                applies,
+                steps,
+                method: r.method,
+            });
+        }
+        Some(plan)
+    }
+}
+
+/// Not modelled: the tree engine takes over.
+struct Fb;
+
+type R<T> = Result<T, Fb>;
+
+#[derive(Clone, Copy)]
+struct State {
+    rule: u16,
+    step: u16,
+}
+
+/// A node being walked: its type, its rule and the partial matches that continue below it.
+#[derive(Clone, Copy)]
+struct Node {
+    ty: TypeId,
+    eff: Option<u16>,
+    states: (usize, usize),
+}
+
+/// What a member is, from the model.
+#[derive(Clone, Copy)]
+struct Elem {
+    /// `None`: a resource (`contained`, `Bundle.entry.resource`).
+    ty: Option<TypeId>,
+    primitive: bool,
+    many: bool,
+    choice: Option<u8>,
+    /// The choice's FHIRPath name (`value` for `valueQuantity`).
+    choice_base: &'static str,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Resource,
+    Meta,
+    Security,
+    Other,
+}
+
+/// A resource being walked: what was done and where its labels go.
+struct Res {
+    ty: TypeId,
+    contained: bool,
+    ops: Ops,
+    /// The codes of `meta.security` after the rules (compared ignoring case).
+    existing: Vec<String>,
+    /// Where a new `meta` goes: after the `id` member, or right after `resourceType`.
+    after_id: usize,
+    meta: Option<MetaAt>,
+}
+
+/// The resource's `meta` member as written.
+#[derive(Clone, Copy)]
+struct MetaAt {
+    /// Where the member starts (before its comma).
+    mark: usize,
+    /// Non-empty after pruning.
+    written: bool,
+    /// The position of its `}`.
+    close: usize,
+    /// The position of `security`'s `]`, when that survived.
+    sec_close: Option<usize>,
+}
+
+/// A free-text carrier as written.
+struct Rec<'a> {
+    kind: Kind3,
+    /// The string literal in the output.
+    start: usize,
+    end: usize,
+    value: Cow<'a, str>,
+    path: String,
+}
+
+enum Kind3 {
+    Narrative,
+    Text,
+    /// `Attachment.data`: the slot of its attachment's content type.
+    Attachment(usize),
+}
+
+/// A value as it will be written.
+enum Val<'a> {
+    Str(Cow<'a, str>),
+    Raw(&'a str),
+}
+
+/// The date-shift offsets, computed at most once per id text.
+struct Offsets<'a> {
+    fixed: Option<i64>,
+    prefix: Option<&'a str>,
+    key: &'a str,
+    /// The root's id as written, its rule, and its final value ("" when removed).
+    root_orig: &'a str,
+    root_rule: Option<u16>,
+    root_final: Option<String>,
+    cache: [Option<i64>; 3],
+}
+
+impl Offsets<'_> {
+    fn get(&mut self, rule: u16, nested: bool) -> i64 {
+        if let Some(f) = self.fixed {
+            return f;
+        }
+        let (slot, id) = match self.prefix {
+            Some(p) => (0, p),
+            None => {
+                let changed = nested || self.root_rule.is_some_and(|r| r < rule);
+                match (&self.root_final, changed) {
+                    (Some(f), true) => (2, f.as_str()),
+                    _ => (1, self.root_orig),
+                }
+            }
+        };
+        *self.cache[slot].get_or_insert_with(|| super::methods::date_shift_offset(id, self.key))
+    }
+}
+
+struct W<'p: 'a, 'a> {
+    d: &'p Deidentifier,
+    plan: &'p Plan,
+    model: &'static Model,
+    env: Env<'a>,
+    out: Vec<u8>,
+    edits: Vec<(usize, usize, Vec<u8>)>,
+    numbers: Vec<&'a str>,
+    next_number: usize,
+    states: Vec<State>,
+    seen: Vec<(&'a str, Option<u8>)>,
+    path: Vec<(&'a str, Option<u32>)>,
+    res: Vec<Res>,
+    want_text: bool,
+    carriers: Vec<Rec<'a>>,
+    /// Content types of the attachments walked (final values).
+    content_types: Vec<Option<Cow<'a, str>>>,
+    /// The original references (free text): the root's `Type/id` is added at the end.
+    refs: Vec<&'a str>,
+    off: Offsets<'a>,
+    /// The root id's change, computed before the walk (the offsets need it).
+    root_id: Option<(Change, Ops)>,
+    /// Where the root's `id`, `meta.versionId` and `meta.lastUpdated` values were written.
+    head: [Option<(usize, usize)>; 3],
+}
+
+fn write_str(s: &str, out: &mut Vec<u8>) {
+    super::tree::write_str(s, out)
+}
+
+fn choice_base(model: &'static Model, parent: TypeId, choice: Option<u8>) -> &'static str {
+    choice
+        .and_then(|g| model.get(parent).choices.get(usize::from(g)))
+        .and_then(|c| c.name.strip_suffix("[x]"))
+        .unwrap_or("")
+}
+
+/// Runs the plan on one resource; `None`: use the tree engine.
+pub(crate) fn run(
+    d: &Deidentifier,
+    plan: &Plan,
+    text: &[u8],
+    scope_prefix: &str,
+    known: Option<&text::KnownIndex>,
+) -> Option<Output> {
+    let mut buf = text.to_vec();
+    let tape = simd_json::to_tape(&mut buf).ok()?;
+    let root = tape.as_value();
+    let p = &d.params;
+    let prefix = match p.date_shift_scope {
+        super::DateShiftScope::Resource => None,
+        _ => Some(scope_prefix).filter(|s| !s.is_empty()),
+    };
+    let mut w = W {
+        d,
+        plan,
+        model: Model::r4(),
+        env: Env::new().with_anonymizer_functions(),
+        out: Vec::with_capacity(text.len()),
+        edits: Vec::new(),
+        numbers: crate::fhirpath::number_texts(text),
+        next_number: 0,
+        states: Vec::new(),
+        seen: Vec::new(),
+        path: Vec::new(),
+        res: Vec::new(),
+        want_text: d.text.is_some(),
+        carriers: Vec::new(),
+        content_types: Vec::new(),
+        refs: Vec::new(),
+        off: Offsets {
+            fixed: p.date_shift_fixed_offset,
+            prefix,
+            key: p.date_shift_key.expose(),
+            root_orig: "",
+            root_rule: None,
+            root_final: None,
+            cache: [None; 3],
+        },
+        root_id: None,
+        head: [None; 3],
+    };
+    let (rt, res) = w.resource(root, false).ok()?;
+    w.finish(rt, res, known).ok()
+}
+
+impl<'p: 'a, 'a> W<'p, 'a> {
+    fn name(&self, t: TypeId) -> &'static str {
+        self.model.get(t).name.as_str()
+    }
+
+    fn number(&mut self) -> &'a str {
+        let n = self.numbers.get(self.next_number).copied().unwrap_or("0");
+        self.next_number += 1;
+        n
+    }
+
+    fn applies(&self, r: u16) -> bool {
+        let res = self.res.last().map(|r| r.ty);
+        self.plan.rules[usize::from(r)]
+            .applies
+            .is_none_or(|t| Some(t) == res)
+    }
+
+    /// Continues rule `rule` at step `step` on the node `item` (of type `ty`): its `where`
+    /// filters, then either a complete match (`own`) or a partial one (a new state).
+    fn advance(
+        &mut self,
+        rule: u16,
+        mut step: usize,
+        item: Option<Json<'a>>,
+        ty: Option<TypeId>,
+        own: &mut Option<u16>,
+    ) -> R<()> {
+        let plan = self.plan;
+        let steps = &plan.rules[usize::from(rule)].steps;
+        while let Some(Step::Where(e)) = steps.get(step) {
+            let (Some(item), Some(ty)) = (item.filter(|i| i.is_object()), ty) else {
+                return Err(Fb);
+            };
+            let items = e
+                .evaluate_on_item(Item::node(item, self.name(ty)), &self.d.types, &self.env)
+                .map_err(|_| Fb)?;
+            let pass = match items.as_slice() {
+                [] => false,
+                [one] => !matches!(&*one.prim(), Item::Bool(false)),
+                _ => return Err(Fb),
+            };
+            if !pass {
+                return Ok(());
+            }
+            step += 1;
+        }
+        if step == steps.len() {
+            *own = Some(own.map_or(rule, |o| o.min(rule)));
+        } else {
+            self.states.push(State {
+                rule,
+                step: step as u16,
+            });
+        }
+        Ok(())
+    }
+
+    /// The node of member `base` (described by `elem`) of `parent`, item `item`.
+    fn child(&mut self, parent: Node, base: &str, elem: Elem, item: Option<Json<'a>>) -> R<Node> {
+        let start = self.states.len();
+        let cap = parent.eff.unwrap_or(u16::MAX);
+        let mut own = None;
+        for i in parent.states.0..parent.states.1 {
+            let s = self.states[i];
+            if s.rule >= cap {
+                continue;
+            }
+            let hit = match &self.plan.rules[usize::from(s.rule)].steps[usize::from(s.step)] {
+                Step::Child(n) => base == n || (elem.choice.is_some() && elem.choice_base == n),
+                Step::Prefix(n) => {
+                    base == n
+                        || base
+                            .strip_prefix(n.as_str())
+                            .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_uppercase()))
+                }
+                Step::Where(_) => false,
+            };
+            if hit {
+                if elem.ty.is_none() {
+                    // A rule of the enclosing resource reaching into a nested one.
+                    return Err(Fb);
+                }
+                self.advance(s.rule, usize::from(s.step) + 1, item, elem.ty, &mut own)?;
+            }
+        }
+        if let Some(t) = elem.ty {
+            let plan = self.plan;
+            for &r in &plan.by_type[usize::from(t)] {
+                if r < cap && self.applies(r) {
+                    self.advance(r, 0, item, Some(t), &mut own)?;
+                }
+            }
+        }
+        let eff = match (parent.eff, own) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(e) = eff {
+            let mut k = start;
+            for i in start..self.states.len() {
+                if self.states[i].rule < e {
+                    self.states[k] = self.states[i];
+                    k += 1;
+                }
+            }
+            self.states.truncate(k);
+        }
+        Ok(Node {
+            ty: elem.ty.unwrap_or(0),
+            eff,
+            states: (start, self.states.len()),
+        })
+    }
+
+    /// The model's description of member `base` of an object of type `parent`.
+    fn elem(&self, parent: TypeId, base: &str) -> R<Elem> {
+        let def = self.model.get(parent);
+        if let Kind::Primitive(_) = def.kind {
+            // The `_name` object of a primitive: its id and extensions.
+            return match base {
+                "id" => Ok(Elem {
+                    ty: Some(self.plan.string),
+                    primitive: true,
+                    many: false,
+                    choice: None,
+                    choice_base: "",
+                }),
+                "extension" => Ok(Elem {
+                    ty: Some(self.plan.extension),
+                    primitive: false,
+                    many: true,
+                    choice: None,
+                    choice_base: "",
+                }),
+                _ => Err(Fb),
+            };
+        }
+        let e = def.element(base).ok_or(Fb)?;
+        let ty = match e.ty {
+            ElemType::Type(t) => Some(t),
+            ElemType::Resource => None,
+        };
+        Ok(Elem {
+            ty,
+            primitive: e.primitive.is_some(),
+            many: e.max > 1 || e.max == MANY || base == "extension" || base == "modifierExtension",
+            choice: e.choice,
+            choice_base: choice_base(self.model, parent, e.choice),
+        })
+    }
+
+    /// Walks a resource object; returns its type and its record (labels not yet added).
+    fn resource(&mut self, v: Json<'a>, contained: bool) -> R<(&'static str, Res)> {
+        let obj = v.as_object().ok_or(Fb)?;
+        let rt = obj
+            .get("resourceType")
+            .and_then(|t| t.into_string())
+            .and_then(crate::fhir::resource_type_index)
+            .map(crate::fhir::resource_type_name)
+            .ok_or(Fb)?;
+        let ty = self.model.type_id(rt).ok_or(Fb)?;
+        let depth = self.res.len();
+        self.out.extend_from_slice(b"{\"resourceType\":");
+        write_str(rt, &mut self.out);
+        self.res.push(Res {
+            ty,
+            contained,
+            ops: Ops::default(),
+            existing: Vec::new(),
+            after_id: self.out.len(),
+            meta: None,
+        });
+        let start = self.states.len();
+        let mut own = None;
+        let plan = self.plan;
+        for &r in &plan.root {
+            if self.applies(r) {
+                self.advance(r, 0, Some(v), Some(ty), &mut own)?;
+            }
+        }
+        let node = Node {
+            ty,
+            eff: own,
+            states: (start, self.states.len()),
+        };
+        if depth == 0 {
+            self.root_id(v, node, rt)?;
+        }
+        self.members(obj, node, Role::Resource, true)?;
+        self.states.truncate(start);
+        self.out.push(b'}');
+        let res = self.res.pop().ok_or(Fb)?;
+        Ok((rt, res))
+    }
+
+    /// The root's id and what its rule does to it, before the walk: a date of the root is
+    /// shifted with the id as the rules before the date's rule left it.
+    fn root_id(&mut self, root: Json<'a>, node: Node, rt: &str) -> R<()> {
+        let Some(v) = root.get("id") else {
+            return Ok(());
+        };
+        if v.is_null() {
+            return Ok(());
+        }
+        let id = v.into_string().ok_or(Fb)?;
+        self.off.root_orig = id;
+        let elem = self.elem(node.ty, "id")?;
+        let mark = self.states.len();
+        let n = self.child(node, "id", elem, Some(v))?;
+        self.states.truncate(mark);
+        self.off.root_rule = n.eff;
+        let change = match n.eff.filter(|_| !id.is_empty()) {
+            None => (Change::Keep, Ops::default()),
+            Some(r) => {
+                let at = ValueAt {
+                    ty: self.name(n.ty),
+                    name: "id",
+                    parent_ty: Some(rt),
+                };
+                let method = self.plan.rules[usize::from(r)].method;
+                let off = &mut self.off;
+                self.d
+                    .value_method(method, at, id, || off.get(r, false))
+                    .map_err(|_| Fb)?
+            }
+        };
+        self.off.root_final = Some(match &change.0 {
+            Change::Keep => id.to_string(),
+            Change::Set(s) => s.clone(),
+            Change::Remove => String::new(),
+        });
+        self.root_id = Some(change);
+        Ok(())
+    }
+
+    /// Writes the members of `obj` (a node of type `node.ty`) after `{`; `true` when one was
+    /// written (a resource always has `resourceType`).
+    fn members(
+        &mut self,
+        obj: simd_json::tape::Object<'a, 'a>,
+        node: Node,
+        role: Role,
+        resource: bool,
+    ) -> R<bool> {
+        let seen0 = self.seen.len();
+        let mut wrote = resource;
+        let mut any = false;
+        let slot = (node.ty == self.plan.attachment && self.want_text).then(|| {
+            self.content_types.push(None);
+            self.content_types.len() - 1
+        });
+        let mut it = obj.iter().peekable();
+        while let Some((k, v)) = it.next() {
+            if resource && k == "resourceType" {
+                continue;
+            }
+            let (ext, base) = match k.strip_prefix('_') {
+                Some(b) => (true, b),
+                None => (false, k),
+            };
+            let elem = self.elem(node.ty, base)?;
+            let dup = self.seen[seen0..]
+                .iter()
+                .any(|&(b, c)| b == base || (c.is_some() && c == elem.choice));
+            if dup {
+                return Err(Fb);
+            }
+            self.seen.push((base, elem.choice));
+            if ext && !elem.primitive {
+                return Err(Fb);
+            }
+            let ext_v = if !ext && elem.primitive {
+                match it.peek() {
+                    Some((k2, _)) if k2.strip_prefix('_') == Some(base) => {
+                        it.next().map(|(_, e)| e)
+                    }
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            let (val, extv) = if ext {
+                (None, Some(v))
+            } else {
+                (Some(v), ext_v)
+            };
+            let w = self.member(base, elem, val, extv, node, role, slot, &mut wrote)?;
+            any |= w;
+            if role == Role::Resource && base == "id" {
+                if let Some(r) = self.res.last_mut() {
+                    r.after_id = self.out.len();
+                }
+            }
+        }
+        self.seen.truncate(seen0);
+        Ok(any)
+    }
+
+    fn key(&mut self, base: &str, wrote: bool) {
+        if wrote {
+            self.out.push(b',');
+        }
+        write_str(base, &mut self.out);
+        self.out.push(b':');
+    }
+
+    /// One member (`val` its value or values, `extv` the `_name` of a primitive).
+    #[allow(clippy::too_many_arguments)]
+    fn member(
+        &mut self,
+        base: &'a str,
+        elem: Elem,
+        val: Option<Json<'a>>,
+        extv: Option<Json<'a>>,
+        parent: Node,
+        role: Role,
+        slot: Option<usize>,
+        wrote: &mut bool,
+    ) -> R<bool> {
+        let mark = self.out.len();
+        if role == Role::Resource && base == "meta" {
+            if val.is_some_and(|v| v.is_array()) {
+                return Err(Fb);
+            }
+            if let Some(r) = self.res.last_mut() {
+                r.meta = Some(MetaAt {
+                    mark,
+                    written: false,
+                    close: 0,
+                    sec_close: None,
+                });
+            }
+        }
+        let child_role = match (role, base) {
+            (Role::Resource, "meta") => Role::Meta,
+            (Role::Meta, "security") => Role::Security,
+            _ => Role::Other,
+        };
+        if elem.primitive && (extv.is_some() || val.is_none()) {
+            // A primitive with its `_name`: one element.
+            let Some(ext) = extv else { return Err(Fb) };
+            if elem.many || ext.is_array() || val.is_some_and(|v| v.is_array()) {
+                return Err(Fb);
+            }
+            self.path.push((base, None));
+            let item = val.filter(|v| !v.is_null());
+            let node = self.child(parent, base, elem, item)?;
+            let value = match item {
+                Some(v) => self.value(v, base, node, parent, role, slot)?,
+                None => None,
+            };
+            if let Some(value) = value {
+                self.key(base, *wrote);
+                *wrote = true;
+                self.write_value(value, base, parent, slot, role);
+            }
+            let m2 = self.out.len();
+            if !ext.is_null() {
+                let obj = ext.as_object().ok_or(Fb)?;
+                self.key_ext(base, *wrote);
+                self.out.push(b'{');
+                let w = self.members(obj, node, Role::Other, false)?;
+                self.out.push(b'}');
+                if w {
+                    *wrote = true;
+                } else {
+                    self.out.truncate(m2);
+                }
+            }
+            self.states.truncate(node.states.0);
+            self.path.pop();
+            return Ok(self.out.len() > mark);
+        }
+        let v = val.ok_or(Fb)?;
+        let array = v.is_array() || elem.many;
+        self.key(base, *wrote);
+        if array {
+            self.out.push(b'[');
+        }
+        let mut n = 0u32;
+        let items = v.as_array().map(|a| a.iter());
+        let one = items.is_none().then_some(v);
+        for (i, item) in items.into_iter().flatten().chain(one).enumerate() {
+            if item.is_array() {
+                return Err(Fb);
+            }
+            if item.is_null() {
+                continue;
+            }
+            self.path.push((base, array.then_some(i as u32)));
+            let im = self.out.len();
+            if n > 0 {
+                self.out.push(b',');
+            }
+            let wrote_item = if elem.ty.is_none() {
+                let node = self.child(parent, base, elem, Some(item))?;
+                self.states.truncate(node.states.0);
+                let (_, res) = self.resource(item, base == "contained")?;
+                self.close_resource(res);
+                true
+            } else if elem.primitive {
+                let node = self.child(parent, base, elem, Some(item))?;
+                let value = self.value(item, base, node, parent, role, slot)?;
+                self.states.truncate(node.states.0);
+                match value {
+                    Some(value) => {
+                        self.write_value(value, base, parent, slot, role);
+                        true
+                    }
+                    None => false,
+                }
+            } else {
+                let obj = item.as_object().ok_or(Fb)?;
+                let node = self.child(parent, base, elem, Some(item))?;
+                self.out.push(b'{');
+                let w = self.members(obj, node, child_role, false)?;
+                if child_role == Role::Meta {
+                    let close = self.out.len();
+                    if let Some(m) = self.res.last_mut().and_then(|r| r.meta.as_mut()) {
+                        m.close = close;
+                    }
+                }
+                self.out.push(b'}');
+                self.states.truncate(node.states.0);
+                w
+            };
+            self.path.pop();
+            if wrote_item {
+                n += 1;
+            } else {
+                self.out.truncate(im);
+            }
+        }
+        if n == 0 {
+            self.out.truncate(mark);
+            return Ok(false);
+        }
+        if array {
+            if role == Role::Meta && base == "security" {
+                let close = self.out.len();
+                if let Some(m) = self.res.last_mut().and_then(|r| r.meta.as_mut()) {
+                    m.sec_close = Some(close);
+                }
+            }
+            self.out.push(b']');
+        }
+        if child_role == Role::Meta {
+            if let Some(m) = self.res.last_mut().and_then(|r| r.meta.as_mut()) {
+                m.written = true;
+            }
+        }
+        *wrote = true;
+        Ok(true)
+    }
+
+    fn key_ext(&mut self, base: &str, wrote: bool) {
+        if wrote {
+            self.out.push(b',');
+        }
+        self.out.extend_from_slice(b"\"_");
+        let mut quoted = Vec::new();
+        write_str(base, &mut quoted);
+        self.out.extend_from_slice(&quoted[1..]);
+        self.out.push(b':');
+    }
+
+    /// The value of primitive `v` after its rule (`None`: removed), with the side records:
+    /// the original reference (free text), the security codes, the content type.
+    fn value(
+        &mut self,
+        v: Json<'a>,
+        base: &'a str,
+        node: Node,
+        parent: Node,
+        role: Role,
+        slot: Option<usize>,
+    ) -> R<Option<Val<'a>>> {
+        let (text, is_str): (&'a str, bool) = if let Some(s) = v.into_string() {
+            (s, true)
+        } else if let Some(b) = v.as_bool() {
+            (if b { "true" } else { "false" }, false)
+        } else if v.is_object() || v.is_array() {
+            return Err(Fb);
+        } else {
+            (self.number(), false)
+        };
+        let orig = if is_str {
+            Val::Str(Cow::Borrowed(text))
+        } else {
+            Val::Raw(text)
+        };
+        if self.want_text && base == "reference" && parent.ty == self.plan.reference {
+            self.refs.push(text);
+        }
+        let root_id = self.res.len() == 1 && role == Role::Resource && base == "id";
+        let (change, ops) = match node.eff.filter(|_| !text.is_empty()) {
+            None => (Change::Keep, Ops::default()),
+            Some(_) if root_id => self.root_id.take().ok_or(Fb)?,
+            Some(r) => {
+                let at = ValueAt {
+                    ty: self.name(node.ty),
+                    name: base,
+                    parent_ty: Some(self.name(parent.ty)),
+                };
+                let method = self.plan.rules[usize::from(r)].method;
+                let nested = self.res.len() > 1;
+                let off = &mut self.off;
+                self.d
+                    .value_method(method, at, text, || off.get(r, nested))
+                    .map_err(|_| Fb)?
+            }
+        };
+        if let Some(res) = self.res.last_mut() {
+            res.ops |= ops;
+        }
+        let value = match change {
+            Change::Keep => Some(orig),
+            Change::Set(s) => Some(Val::Str(Cow::Owned(s))),
+            Change::Remove => None,
+        };
+        if let Some(val) = &value {
+            let t = match val {
+                Val::Str(s) => s.as_ref(),
+                Val::Raw(s) => s,
+            };
+            if role == Role::Security && base == "code" {
+                let code = t.to_string();
+                if let Some(res) = self.res.last_mut() {
+                    res.existing.push(code);
+                }
+            }
+            if let (Some(s), "contentType") = (slot, base) {
+                if self.content_types[s].is_none() {
+                    self.content_types[s] = Some(match val {
+                        Val::Str(c) => c.clone(),
+                        Val::Raw(r) => Cow::Borrowed(*r),
+                    });
+                }
+            }
+        }
+        Ok(value)
+    }
+
+    /// Writes a value; a string that is a free-text carrier is recorded, and so is where the
+    /// root's id and meta.versionId/lastUpdated are.
+    fn write_value(
+        &mut self,
+        value: Val<'a>,
+        base: &'a str,
+        parent: Node,
+        slot: Option<usize>,
+        role: Role,
+    ) {
+        if self.res.len() == 1 {
+            let h = match (role, base) {
+                (Role::Resource, "id") => Some(0),
+                (Role::Meta, "versionId") => Some(1),
+                (Role::Meta, "lastUpdated") => Some(2),
+                _ => None,
+            };
+            if let Some(h) = h {
+                let start = self.out.len();
+                match &value {
+                    Val::Raw(r) => self.out.extend_from_slice(r.as_bytes()),
+                    Val::Str(s) => write_str(s, &mut self.out),
+                }
+                self.head[h] = Some((start, self.out.len()));
+                return;
+            }
+        }
+        match value {
+            Val::Raw(r) => self.out.extend_from_slice(r.as_bytes()),
+            Val::Str(s) => {
+                let start = self.out.len();
+                write_str(&s, &mut self.out);
+                if !self.want_text {
+                    return;
+                }
+                let kind = if self.is_xhtml(base, parent) {
+                    Kind3::Narrative
+                } else if base == "text" && parent.ty == self.plan.annotation {
+                    Kind3::Text
+                } else if let (Some(s), "data") = (slot, base) {
+                    Kind3::Attachment(s)
+                } else {
+                    return;
+                };
+                let path = self.element_path();
+                self.carriers.push(Rec {
+                    kind,
+                    start,
+                    end: self.out.len(),
+                    value: s,
+                    path,
+                });
+            }
+        }
+    }
+
+    fn is_xhtml(&self, base: &str, parent: Node) -> bool {
+        let def = self.model.get(parent.ty);
+        if let Kind::Primitive(_) = def.kind {
+            return false;
+        }
+        def.element(base)
+            .is_some_and(|e| e.ty == ElemType::Type(self.plan.xhtml))
+    }
+
+    /// `Type.name[i].name` of the element being written.
+    fn element_path(&self) -> String {
+        let root = self
+            .res
+            .first()
+            .map_or("", |r| self.model.get(r.ty).name.as_str());
+        let mut s = root.to_string();
+        for (name, i) in &self.path {
+            s.push('.');
+            s.push_str(name);
+            if let Some(i) = i {
+                s.push_str(&format!("[{i}]"));
+            }
+        }
+        s
+    }
+
+    /// The labels for `ops` not yet in `existing`, as `(position, bytes)`.
+    fn labels(res: &Res, ops: &[Ops]) -> Option<(usize, Vec<u8>)> {
+        let mut codings = Vec::new();
+        let mut added: Vec<&str> = Vec::new();
+        for &o in ops {
+            for (flag, system, code, display) in LABELS {
+                if !o.has(flag)
+                    || added.contains(&code)
+                    || res.existing.iter().any(|e| e.eq_ignore_ascii_case(code))
+                {
+                    continue;
+                }
+                added.push(code);
+                if !codings.is_empty() {
+                    codings.push(b',');
+                }
+                codings.push(b'{');
+                if let Some(s) = system {
+                    codings.extend_from_slice(b"\"system\":");
+                    write_str(s, &mut codings);
+                    codings.push(b',');
+                }
+                codings.extend_from_slice(b"\"code\":");
+                write_str(code, &mut codings);
+                codings.extend_from_slice(b",\"display\":");
+                write_str(display, &mut codings);
+                codings.push(b'}');
+            }
+        }
+        if codings.is_empty() {
+            return None;
+        }
+        let wrap = |pre: &[u8], post: &[u8]| [pre, &codings, post].concat();
+        Some(match res.meta {
+            None => (res.after_id, wrap(b",\"meta\":{\"security\":[", b"]}")),
+            Some(m) if !m.written => (m.mark, wrap(b",\"meta\":{\"security\":[", b"]}")),
+            Some(MetaAt {
+                sec_close: Some(p), ..
+            }) => (p, wrap(b",", b"")),
+            Some(m) => (m.close, wrap(b",\"security\":[", b"]")),
+        })
+    }
+
+    /// A nested resource is done: its labels, and its ops for the enclosing one.
+    fn close_resource(&mut self, res: Res) {
+        if !res.contained && !res.ops.is_empty() {
+            if let Some(e) = Self::labels(&res, &[res.ops]) {
+                self.edits.push((e.0, e.0, e.1));
+            }
+        }
+        if let Some(parent) = self.res.last_mut() {
+            parent.ops |= res.ops;
+        }
+    }
+
+    /// Free text, the root's labels, and the edits applied.
+    fn finish(mut self, rt: &'static str, res: Res, known: Option<&text::KnownIndex>) -> R<Output> {
+        let mut ops = res.ops;
+        let mut text_out = text::TextOutcome::default();
+        let mut label = Ops::default();
+        if let (Some(t), false) = (self.d.text.as_ref(), self.carriers.is_empty()) {
+            let mut refs = Vec::with_capacity(self.refs.len() + 1);
+            refs.push(format!("{rt}/{}", self.off.root_orig));
+            refs.extend(self.refs.iter().map(|r| r.to_string()));
+            let known = super::merged_known(known.filter(|_| t.known), &refs);
+            let scope = super::patient_scope(&refs);
+            let p = t.processor(scope);
+            let mut changed = false;
+            for c in std::mem::take(&mut self.carriers) {
+                let kind = match c.kind {
+                    Kind3::Narrative => text::Carrier::Narrative,
+                    Kind3::Text => text::Carrier::Text,
+                    Kind3::Attachment(s) => {
+                        text::Carrier::Attachment(self.content_types[s].as_deref())
+                    }
+                };
+                let path = &c.path;
+                let new = text::process_carrier(&p, kind, &c.value, &known, &mut text_out, || {
+                    path.clone()
+                })
+                .map_err(|_| Fb)?;
+                if let Some(n) = new {
+                    let mut lit = Vec::with_capacity(n.len() + 2);
+                    write_str(&n, &mut lit);
+                    self.edits.push((c.start, c.end, lit));
+                    changed = true;
+                }
+            }
+            label = match t.operation() {
+                crate::phi::PhiOperation::Redact => Ops::REDACT,
+                crate::phi::PhiOperation::Surrogate => Ops::SUBSTITUTE,
+                crate::phi::PhiOperation::Tag => Ops::default(),
+            };
+            if !changed {
+                label = Ops::default();
+            }
+        }
+        let root_labels = Self::labels(&res, &[ops, label]);
+        let meta = res.meta.is_some_and(|m| m.written) || root_labels.is_some();
+        if let Some(e) = root_labels {
+            self.edits.push((e.0, e.0, e.1));
+        }
+        ops |= label;
+        let mut head = Vec::with_capacity(96);
+        head.extend_from_slice(b"{\"resourceType\":");
+        write_str(rt, &mut head);
+        if let Some((s, e)) = self.head[0] {
+            head.extend_from_slice(b",\"id\":");
+            head.extend_from_slice(&self.out[s..e]);
+        }
+        if meta {
+            head.extend_from_slice(b",\"meta\":{");
+            let mut first = true;
+            for (i, key) in [(1, &b"\"versionId\":"[..]), (2, &b"\"lastUpdated\":"[..])] {
+                if let Some((s, e)) = self.head[i] {
+                    if !first {
+                        head.push(b',');
+                    }
+                    first = false;
+                    head.extend_from_slice(key);
+                    head.extend_from_slice(&self.out[s..e]);
+                }
+            }
+            head.push(b'}');
+        }
+        head.push(b'}');
+        let json = if self.edits.is_empty() {
+            self.out
+        } else {
+            self.edits.sort_by_key(|e| e.0);
+            let extra: usize = self.edits.iter().map(|e| e.2.len()).sum();
+            let mut json = Vec::with_capacity(self.out.len() + extra);
+            let mut at = 0;
+            for (s, e, bytes) in &self.edits {
+                json.extend_from_slice(&self.out[at..*s]);
+                json.extend_from_slice(bytes);
+                at = *e;
+            }
+            json.extend_from_slice(&self.out[at..]);
+            json
+        };
+        Ok(Output {
+            json,
+            resource_type: rt,
+            ops,
+            skipped: None,
+            text: text_out,
+            head: Some(head),
+        })
+    }
+}
