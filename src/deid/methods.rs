@@ -172,7 +172,16 @@ pub fn shift_date(s: &str, offset: i64, today: Ymd) -> Option<String> {
     }
     let y: i64 = p.year.parse().ok()?;
     let (ny, nm, nd) = civil_from_days(days_from_civil((y, m, d)) + offset);
-    let mut out = format!("{ny:04}-{nm:02}-{nd:02}");
+    let mut out = String::with_capacity(s.len().max(10));
+    if (0..=9999).contains(&ny) {
+        // The digits by hand: `format!` cost a noticeable share of Safe Harbor (issue 6 item 7).
+        let digit = |n: i64| char::from(b'0' + (n % 10) as u8);
+        out.extend([digit(ny / 1000), digit(ny / 100), digit(ny / 10), digit(ny)]);
+        out.extend(['-', digit(i64::from(nm) / 10), digit(i64::from(nm))]);
+        out.extend(['-', digit(i64::from(nd) / 10), digit(i64::from(nd))]);
+    } else {
+        out = format!("{ny:04}-{nm:02}-{nd:02}");
+    }
     if let Some(t) = p.time {
         // Zero the digits of hh:mm:ss(.fff), keep the zone.
         let zone_at = t[1..].find(['Z', '+', '-']).map_or(t.len(), |i| i + 1);
