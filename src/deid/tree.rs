@@ -313,91 +313,9 @@ fn sep(first: &mut bool, out: &mut Vec<u8>) {
     *first = false;
 }
 
-/// Appends a JSON string literal, escaped as `serde_json` escapes (`\"`, `\\`, the short
-/// escapes of control characters, `\u00xx` for the others; nothing else). Eight bytes at a
-/// time: most strings (codes, ids, base64, notes) have nothing to escape, and this writer
-/// runs on every string of every de-identified resource (issue 6 item 7).
+/// Appends a JSON string literal, escaped as `serde_json` escapes ([`crate::util::json`]).
 pub fn write_str(s: &str, out: &mut Vec<u8>) {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    // A byte of `w` is below 0x20, or is `"` or `\`.
-    let special = |w: u64| {
-        let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
-        (w.wrapping_sub(LO * 0x20) & !w & HI) | zero(w ^ (LO * 0x22)) | zero(w ^ (LO * 0x5c))
-    };
-    let b = s.as_bytes();
-    out.reserve(b.len() + 2);
-    out.push(b'"');
-    let mut start = 0;
-    let mut i = 0;
-    while i < b.len() {
-        if i + 8 <= b.len() {
-            let w = u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
-            if special(w) == 0 {
-                i += 8;
-                continue;
-            }
-        }
-        let end = (i + 8).min(b.len());
-        for j in i..end {
-            let c = b[j];
-            let esc: &[u8] = match c {
-                b'"' => b"\\\"",
-                b'\\' => b"\\\\",
-                b'\n' => b"\\n",
-                b'\r' => b"\\r",
-                b'\t' => b"\\t",
-                0x08 => b"\\b",
-                0x0c => b"\\f",
-                0..=0x1f => b"",
-                _ => continue,
-            };
-            out.extend_from_slice(&b[start..j]);
-            if esc.is_empty() {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[usize::from(c >> 4)]);
-                out.push(HEX[usize::from(c & 15)]);
-            } else {
-                out.extend_from_slice(esc);
-            }
-            start = j + 1;
-        }
-        i = end;
-    }
-    out.extend_from_slice(&b[start..]);
-    out.push(b'"');
-}
-
-#[cfg(test)]
-mod write_str_tests {
-    use super::write_str;
-
-    #[test]
-    fn escapes_as_serde_json_does() {
-        let mut cases: Vec<String> = vec![
-            String::new(),
-            "plain ascii text that is longer than eight bytes".into(),
-            "quote \" backslash \\ slash / tab \t nl \n cr \r".into(),
-            "é ü 中文 😀 and \u{7f} \u{2028}".into(),
-            "\"\"\"\"\"\"\"\"\"\\\\\\\\\\\\\\\\".into(),
-        ];
-        // Every control character, at every offset of a word.
-        for c in 0u8..0x20 {
-            for pad in 0..9 {
-                cases.push(format!("{}{}{}", "a".repeat(pad), c as char, "bcdefghijk"));
-            }
-        }
-        for s in &cases {
-            let mut got = Vec::new();
-            write_str(s, &mut got);
-            assert_eq!(
-                String::from_utf8(got).unwrap(),
-                serde_json::to_string(s).unwrap(),
-                "{s:?}"
-            );
-        }
-    }
+    crate::util::json::write_str(s, out)
 }
 
 fn resource_type_of(v: Json<'_>) -> Result<&'static str, DeidError> {

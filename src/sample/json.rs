@@ -50,36 +50,7 @@ impl Id {
 
 /// Appends `s` JSON-escaped (without quotes).
 pub(crate) fn escape_into(buf: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
-        buf.extend_from_slice(bytes);
-        return;
-    }
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0C => b"\\f",
-            0x00..=0x1F => b"",
-            _ => continue,
-        };
-        buf.extend_from_slice(&bytes[start..i]);
-        if esc.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            buf.extend_from_slice(b"\\u00");
-            buf.push(HEX[usize::from(b >> 4)]);
-            buf.push(HEX[usize::from(b & 0xF)]);
-        } else {
-            buf.extend_from_slice(esc);
-        }
-        start = i + 1;
-    }
-    buf.extend_from_slice(&bytes[start..]);
+    crate::util::json::escape_into(buf, s)
 }
 
 /// Appends a fixed-point decimal `v` with `decimals` (0–4) fraction digits, rounding half
