@@ -254,7 +254,7 @@ struct MetaAt {
 
 /// A free-text carrier as written.
 struct Rec<'a> {
-    kind: Kind3,
+    kind: CarrierKind,
     /// The string literal in the output.
     start: usize,
     end: usize,
@@ -262,7 +262,7 @@ struct Rec<'a> {
     path: String,
 }
 
-enum Kind3 {
+enum CarrierKind {
     Narrative,
     Text,
     /// `Attachment.data`: the slot of its attachment's content type.
@@ -972,11 +972,11 @@ impl<'p: 'a, 'a> W<'p, 'a> {
                     return;
                 }
                 let kind = if self.is_xhtml(base, parent) {
-                    Kind3::Narrative
+                    CarrierKind::Narrative
                 } else if base == "text" && parent.ty == self.plan.annotation {
-                    Kind3::Text
+                    CarrierKind::Text
                 } else if let (Some(s), "data") = (slot, base) {
-                    Kind3::Attachment(s)
+                    CarrierKind::Attachment(s)
                 } else {
                     return;
                 };
@@ -1088,9 +1088,9 @@ impl<'p: 'a, 'a> W<'p, 'a> {
             let mut changed = false;
             for c in std::mem::take(&mut self.carriers) {
                 let kind = match c.kind {
-                    Kind3::Narrative => text::Carrier::Narrative,
-                    Kind3::Text => text::Carrier::Text,
-                    Kind3::Attachment(s) => {
+                    CarrierKind::Narrative => text::Carrier::Narrative,
+                    CarrierKind::Text => text::Carrier::Text,
+                    CarrierKind::Attachment(s) => {
                         text::Carrier::Attachment(self.content_types[s].as_deref())
                     }
                 };
