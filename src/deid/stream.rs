@@ -853,10 +853,8 @@ impl<'p: 'a, 'a> W<'p, 'a> {
             self.out.push(b',');
         }
         self.out.extend_from_slice(b"\"_");
-        let mut quoted = Vec::new();
-        write_str(base, &mut quoted);
-        self.out.extend_from_slice(&quoted[1..]);
-        self.out.push(b':');
+        crate::util::json::escape_into(&mut self.out, base);
+        self.out.extend_from_slice(b"\":");
     }
 
     /// The value of primitive `v` after its rule (`None`: removed), with the side records:
