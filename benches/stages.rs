@@ -209,22 +209,31 @@ fn benches(c: &mut Criterion) {
         "FHIRPIPE_DEID_DATE_SHIFT_KEY" => Some("bench-shift-key".to_string()),
         _ => None,
     };
-    let deid = fhirpipe::deid::Deidentifier::from_str("safe-harbor.json", &text, &keys)
-        .expect("the Safe Harbor preset loads");
-    let mut checker = Checker::new(None).with_deidentify(Some(Arc::new(deid)));
-    let batch = checker.check(chunk(&synthea));
-    assert_eq!(
-        batch.rejects.len(),
-        0,
-        "synthea-150 de-identifies without rejects"
-    );
-    g.bench_function("parse_check_deid_safe_harbor", |b| {
-        b.iter_batched(
-            || chunk(&synthea),
-            |c| black_box(checker.check(c).records.len()),
-            criterion::BatchSize::LargeInput,
-        )
-    });
+    // `_tree`: the same with the element-tree engine only (the streaming engine off).
+    for (name, tree) in [
+        ("parse_check_deid_safe_harbor", false),
+        ("parse_check_deid_safe_harbor_tree", true),
+    ] {
+        let mut deid = fhirpipe::deid::Deidentifier::from_str("safe-harbor.json", &text, &keys)
+            .expect("the Safe Harbor preset loads");
+        if tree {
+            deid = deid.with_tree_engine();
+        }
+        let mut checker = Checker::new(None).with_deidentify(Some(Arc::new(deid)));
+        let batch = checker.check(chunk(&synthea));
+        assert_eq!(
+            batch.rejects.len(),
+            0,
+            "synthea-150 de-identifies without rejects"
+        );
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || chunk(&synthea),
+                |c| black_box(checker.check(c).records.len()),
+                criterion::BatchSize::LargeInput,
+            )
+        });
+    }
     g.finish();
 }
 
