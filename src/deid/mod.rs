@@ -185,7 +185,6 @@ pub struct Output {
 /// `Patient.x` → resource type `Patient`, expression `x` (the reference's split); a path that
 /// starts in lower case has no resource type.
 fn split_path(path: &str) -> (String, String) {
-    let path = path.trim();
     match path.chars().next() {
         Some(c) if c.is_ascii_uppercase() => {
             let end = path
@@ -514,7 +513,7 @@ impl Deidentifier {
             Err(DeidError::Processing(m)) if self.skip_errors => {
                 let mut json = Vec::new();
                 json.extend_from_slice(b"{\"resourceType\":");
-                tree::write_str(resource_type, &mut json);
+                crate::util::json::write_str(resource_type, &mut json);
                 json.extend_from_slice(
                     format!(
                         ",\"meta\":{{\"security\":[{{\"system\":\"{OBS}\",\"code\":\"REDACTED\",\"display\":\"redacted\"}}]}}}}"
@@ -886,7 +885,7 @@ impl Run<'_> {
         };
         let mut text = Vec::new();
         match &value {
-            Prim::Str(s) => tree::write_str(s, &mut text),
+            Prim::Str(s) => crate::util::json::write_str(s, &mut text),
             Prim::Raw(s) => text.extend_from_slice(s.as_bytes()),
         }
         let raw = text.clone();

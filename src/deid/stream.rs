@@ -20,8 +20,9 @@
 use std::borrow::Cow;
 
 use super::{text, Change, Deidentifier, Method, Ops, Output, Rule, Select, ValueAt, LABELS};
-use crate::fhir::model::{ElemType, Kind, Model, TypeId, MANY};
+use crate::fhir::model::{ElemType, Kind, Model, TypeId};
 use crate::fhirpath::{Env, Expression, Item, Json};
+use crate::util::json::{escape_into, write_str};
 use simd_json::prelude::*;
 
 /// A rule in compiled form.
@@ -144,9 +145,8 @@ impl Plan {
                 ),
                 Select::ByName(..) => return None,
                 Select::Resource => (None, Vec::new()),
-                Select::Path(_) => {
-                    let expr = super::split_path(&r.path).1;
-                    let segs = segments(&expr)?;
+                Select::Path(expr) => {
+                    let segs = segments(expr.source())?;
                     let mut anchor = None;
                     let mut steps = Vec::new();
                     for (i, seg) in segs.iter().enumerate() {
@@ -323,24 +323,13 @@ struct W<'p: 'a, 'a> {
     carriers: Vec<Rec<'a>>,
     /// Content types of the attachments walked (final values).
     content_types: Vec<Option<Cow<'a, str>>>,
-    /// The original references (free text): the root's `Type/id` is added at the end.
+    /// The original references (free text); `finish` puts the root's `Type/id` first.
     refs: Vec<&'a str>,
     off: Offsets<'a>,
     /// The root id's change, computed before the walk (the offsets need it).
     root_id: Option<(Change, Ops)>,
     /// Where the root's `id`, `meta.versionId` and `meta.lastUpdated` values were written.
     head: [Option<(usize, usize)>; 3],
-}
-
-fn write_str(s: &str, out: &mut Vec<u8>) {
-    super::tree::write_str(s, out)
-}
-
-fn choice_base(model: &'static Model, parent: TypeId, choice: Option<u8>) -> &'static str {
-    choice
-        .and_then(|g| model.get(parent).choices.get(usize::from(g)))
-        .and_then(|c| c.name.strip_suffix("[x]"))
-        .unwrap_or("")
 }
 
 /// Runs the plan on one resource; `None`: use the tree engine.
@@ -538,9 +527,9 @@ impl<'p: 'a, 'a> W<'p, 'a> {
         Ok(Elem {
             ty,
             primitive: e.primitive.is_some(),
-            many: e.max > 1 || e.max == MANY || base == "extension" || base == "modifierExtension",
+            many: super::tree::repeats(base, Some(e)),
             choice: e.choice,
-            choice_base: choice_base(self.model, parent, e.choice),
+            choice_base: e.choice.and_then(|g| def.choice_base(g)).unwrap_or(""),
         })
     }
 
@@ -747,7 +736,7 @@ impl<'p: 'a, 'a> W<'p, 'a> {
             if let Some(value) = value {
                 self.key(base, *wrote);
                 *wrote = true;
-                self.write_value(value, base, parent, slot, role);
+                self.write_value(value, node.ty, base, parent, slot, role);
             }
             let m2 = self.out.len();
             if !ext.is_null() {
@@ -799,7 +788,7 @@ impl<'p: 'a, 'a> W<'p, 'a> {
                 self.states.truncate(node.states.0);
                 match value {
                     Some(value) => {
-                        self.write_value(value, base, parent, slot, role);
+                        self.write_value(value, node.ty, base, parent, slot, role);
                         true
                     }
                     None => false,
@@ -853,7 +842,7 @@ impl<'p: 'a, 'a> W<'p, 'a> {
             self.out.push(b',');
         }
         self.out.extend_from_slice(b"\"_");
-        crate::util::json::escape_into(&mut self.out, base);
+        escape_into(&mut self.out, base);
         self.out.extend_from_slice(b"\":");
     }
 
@@ -934,16 +923,23 @@ impl<'p: 'a, 'a> W<'p, 'a> {
         Ok(value)
     }
 
-    /// Writes a value; a string that is a free-text carrier is recorded, and so is where the
-    /// root's id and meta.versionId/lastUpdated are.
+    /// Writes a value (of an element of type `ty`); a string that is a free-text carrier is
+    /// recorded, and so is where the root's id and meta.versionId/lastUpdated are.
     fn write_value(
         &mut self,
         value: Val<'a>,
+        ty: TypeId,
         base: &'a str,
         parent: Node,
         slot: Option<usize>,
         role: Role,
     ) {
+        let start = self.out.len();
+        match &value {
+            Val::Raw(r) => self.out.extend_from_slice(r.as_bytes()),
+            Val::Str(s) => write_str(s, &mut self.out),
+        }
+        let end = self.out.len();
         if self.res.len() == 1 {
             let h = match (role, base) {
                 (Role::Resource, "id") => Some(0),
@@ -952,51 +948,31 @@ impl<'p: 'a, 'a> W<'p, 'a> {
                 _ => None,
             };
             if let Some(h) = h {
-                let start = self.out.len();
-                match &value {
-                    Val::Raw(r) => self.out.extend_from_slice(r.as_bytes()),
-                    Val::Str(s) => write_str(s, &mut self.out),
-                }
-                self.head[h] = Some((start, self.out.len()));
+                self.head[h] = Some((start, end));
                 return;
             }
         }
-        match value {
-            Val::Raw(r) => self.out.extend_from_slice(r.as_bytes()),
-            Val::Str(s) => {
-                let start = self.out.len();
-                write_str(&s, &mut self.out);
-                if !self.want_text {
-                    return;
-                }
-                let kind = if self.is_xhtml(base, parent) {
-                    CarrierKind::Narrative
-                } else if base == "text" && parent.ty == self.plan.annotation {
-                    CarrierKind::Text
-                } else if let (Some(s), "data") = (slot, base) {
-                    CarrierKind::Attachment(s)
-                } else {
-                    return;
-                };
-                let path = self.element_path();
-                self.carriers.push(Rec {
-                    kind,
-                    start,
-                    end: self.out.len(),
-                    value: s,
-                    path,
-                });
-            }
+        let Val::Str(s) = value else { return };
+        if !self.want_text {
+            return;
         }
-    }
-
-    fn is_xhtml(&self, base: &str, parent: Node) -> bool {
-        let def = self.model.get(parent.ty);
-        if let Kind::Primitive(_) = def.kind {
-            return false;
-        }
-        def.element(base)
-            .is_some_and(|e| e.ty == ElemType::Type(self.plan.xhtml))
+        let kind = if ty == self.plan.xhtml {
+            CarrierKind::Narrative
+        } else if base == "text" && parent.ty == self.plan.annotation {
+            CarrierKind::Text
+        } else if let (Some(slot), "data") = (slot, base) {
+            CarrierKind::Attachment(slot)
+        } else {
+            return;
+        };
+        let path = self.element_path();
+        self.carriers.push(Rec {
+            kind,
+            start,
+            end,
+            value: s,
+            path,
+        });
     }
 
     /// `Type.name[i].name` of the element being written.

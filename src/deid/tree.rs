@@ -10,6 +10,7 @@
 
 use super::error::DeidError;
 use crate::fhirpath::{Json, TypeInfo, PRIMITIVE_TYPES};
+use crate::util::json::write_str;
 use simd_json::prelude::*;
 
 /// Index of an element in [`Tree::els`].
@@ -95,15 +96,22 @@ pub fn is_primitive(ty: &str) -> bool {
 /// Whether `parent.name` repeats in the R4 model (written as an array whatever the input had,
 /// as the reference's serializer does).
 fn is_many(parent: &str, name: &str) -> bool {
-    use crate::fhir::model::{Model, MANY};
-    if name == "extension" || name == "modifierExtension" {
-        return true;
-    }
+    use crate::fhir::model::Model;
     let model = Model::r4();
-    model
-        .type_id(parent)
-        .and_then(|id| model.get(id).element(name))
-        .is_some_and(|e| e.max > 1 || e.max == MANY)
+    repeats(
+        name,
+        model
+            .type_id(parent)
+            .and_then(|id| model.get(id).element(name)),
+    )
+}
+
+/// Whether member `name`, the model's `element` (if it has one), is written as an array:
+/// extensions always, other elements when their maximum is above 1.
+pub(crate) fn repeats(name: &str, element: Option<&crate::fhir::model::Element>) -> bool {
+    name == "extension"
+        || name == "modifierExtension"
+        || element.is_some_and(|e| e.max > 1 || e.max == crate::fhir::model::MANY)
 }
 
 fn static_resource_type(t: &str) -> Option<&'static str> {
@@ -311,11 +319,6 @@ fn sep(first: &mut bool, out: &mut Vec<u8>) {
         out.push(b',');
     }
     *first = false;
-}
-
-/// Appends a JSON string literal, escaped as `serde_json` escapes ([`crate::util::json`]).
-pub fn write_str(s: &str, out: &mut Vec<u8>) {
-    crate::util::json::write_str(s, out)
 }
 
 fn resource_type_of(v: Json<'_>) -> Result<&'static str, DeidError> {

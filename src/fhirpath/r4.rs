@@ -166,11 +166,9 @@ impl TypeInfo for R4TypeInfo {
         };
         let e = def.element(json_name)?;
         let group = e.choice?;
-        (def.choices[group as usize].name.strip_suffix("[x]") == Some(element)).then(|| {
-            match e.ty {
-                ElemType::Type(id) => self.model.get(id).name.as_str(),
-                ElemType::Resource => "Resource",
-            }
+        (def.choice_base(group) == Some(element)).then(|| match e.ty {
+            ElemType::Type(id) => self.model.get(id).name.as_str(),
+            ElemType::Resource => "Resource",
         })
     }
 }

@@ -1,12 +1,13 @@
 //! A minimal streaming JSON writer that renders FHIR resources straight into byte buffers.
 //!
-//! Owns: comma placement, string escaping (RFC 8259), integers (`itoa`), fixed-precision
+//! Owns: comma placement, strings (escaped by `util::json`), integers (`itoa`), fixed-precision
 //! decimals, FHIR date/time values, and the FHIR shapes used everywhere (Coding,
 //! CodeableConcept, Reference, Quantity, Money, Period, Meta). No value trees are built:
 //! the generator's hot path is `Vec<u8>` appends only.
 
 use super::rng::SplitMix64;
 use super::time::{self, Secs};
+use crate::util::json::escape_into;
 
 /// `http://unitsofmeasure.org`, the UCUM system for every Quantity.
 pub(crate) const UCUM: &str = "http://unitsofmeasure.org";
@@ -46,11 +47,6 @@ impl Id {
         // Always ASCII hex and dashes by construction.
         std::str::from_utf8(&self.0).unwrap_or("00000000-0000-4000-8000-000000000000")
     }
-}
-
-/// Appends `s` JSON-escaped (without quotes).
-pub(crate) fn escape_into(buf: &mut Vec<u8>, s: &str) {
-    crate::util::json::escape_into(buf, s)
 }
 
 /// Appends a fixed-point decimal `v` with `decimals` (0–4) fraction digits, rounding half

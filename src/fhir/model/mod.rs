@@ -184,6 +184,13 @@ pub struct TypeDef {
 }
 
 impl TypeDef {
+    /// The FHIRPath name of choice group `group` (`value` for `value[x]`).
+    pub fn choice_base(&self, group: u8) -> Option<&str> {
+        self.choices
+            .get(usize::from(group))
+            .and_then(|c| c.name.strip_suffix("[x]"))
+    }
+
     /// The element with this JSON name.
     #[inline]
     pub fn element(&self, json_name: &str) -> Option<&Element> {
