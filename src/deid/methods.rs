@@ -225,28 +225,90 @@ pub fn hmac_hex(input: &str, key: &str) -> String {
 /// HMAC-SHA256 keyed once: the key's two padded blocks are hashed at construction, so each
 /// value costs only its own blocks (issue 6 item 7).
 #[derive(Clone)]
-pub struct HashKey(Hmac<Sha256>);
+pub struct HashKey {
+    mac: Hmac<Sha256>,
+    /// Tells this key's entries in the per-thread cache from another key's.
+    id: u64,
+}
+
+/// How many results [`HashKey::cached`] keeps per thread (a power of two).
+const CACHE_SLOTS: usize = 1 << 12;
+
+/// One thread's recent results of [`HashKey::cached`] for the key `owner`: a direct-mapped
+/// table (a slot per input hash; a new input takes the slot over), so a lookup is one probe
+/// and memory is fixed, whatever the input (no collision chains to flood).
+#[derive(Default)]
+struct HashCache {
+    owner: u64,
+    /// (the input, whether it was hashed as a reference, the result).
+    slots: Vec<(String, bool, String)>,
+}
+
+thread_local! {
+    static HASHED: std::cell::RefCell<HashCache> = std::cell::RefCell::default();
+}
 
 impl HashKey {
     /// Keys the state with `key` (HMAC accepts keys of any length).
     pub fn new(key: &str) -> Self {
-        HashKey(
-            <Hmac<Sha256> as Mac>::new_from_slice(key.as_bytes())
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        HashKey {
+            mac: <Hmac<Sha256> as Mac>::new_from_slice(key.as_bytes())
                 .expect("HMAC accepts keys of any length"),
-        )
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
     }
 
     /// The lower-case hex HMAC-SHA256 of `input`.
     pub fn hex(&self, input: &str) -> String {
-        let mut mac = self.0.clone();
+        let mut mac = self.mac.clone();
         mac.update(input.as_bytes());
         let bytes = mac.finalize().into_bytes();
-        let mut out = String::with_capacity(64);
-        for b in bytes {
-            out.push(char::from(b"0123456789abcdef"[(b >> 4) as usize]));
-            out.push(char::from(b"0123456789abcdef"[(b & 15) as usize]));
+        let mut out = [0u8; 64];
+        for (i, b) in bytes.iter().enumerate() {
+            out[2 * i] = b"0123456789abcdef"[usize::from(b >> 4)];
+            out[2 * i + 1] = b"0123456789abcdef"[usize::from(b & 15)];
         }
-        out
+        // Hex digits are ASCII.
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// The cryptoHash of `v`: [`HashKey::hex`] of the whole value, or with `reference` of
+    /// its id part ([`transform_reference_id`]). The same references and ids recur across
+    /// the resources of an export (every Observation names its Patient and Encounter), so
+    /// each thread keeps recent results for this key ([`CACHE_SLOTS`]): a repeat costs a
+    /// probe instead of an HMAC (issue 6 item 7).
+    pub fn cached(&self, v: &str, reference: bool) -> String {
+        let compute = || match reference {
+            true => transform_reference_id(v, |s| self.hex(s)),
+            false => self.hex(v),
+        };
+        if v.is_empty() {
+            // An empty slot would match it.
+            return compute();
+        }
+        HASHED
+            .try_with(|c| {
+                let mut c = c.borrow_mut();
+                if c.owner != self.id || c.slots.is_empty() {
+                    c.owner = self.id;
+                    c.slots = vec![Default::default(); CACHE_SLOTS];
+                }
+                let mut h = crate::util::hash::FastHasher::default();
+                std::hash::Hasher::write(&mut h, v.as_bytes());
+                let slot = &mut c.slots[std::hash::Hasher::finish(&h) as usize & (CACHE_SLOTS - 1)];
+                if slot.1 == reference && slot.0 == v {
+                    return slot.2.clone();
+                }
+                let out = compute();
+                slot.0.clear();
+                slot.0.push_str(v);
+                slot.1 = reference;
+                slot.2.clear();
+                slot.2.push_str(&out);
+                out
+            })
+            .unwrap_or_else(|_| compute())
     }
 }
 

@@ -16,7 +16,8 @@ mod stream;
 pub mod text;
 pub mod tree;
 
-pub use stage::deidentify_batch;
+pub(crate) use stage::deidentify_one;
+pub use stage::{deidentify_batch, scope_prefix, Scratch as StageScratch};
 
 pub use config::{DateShiftScope, Parameters, Secret};
 pub use error::{ConfigError, DeidError};
@@ -579,12 +580,8 @@ impl Deidentifier {
                 }
             }
             Method::CryptoHash => {
-                let key = &self.hash_key;
-                let hashed = if at.name == "reference" && at.parent_ty == Some("Reference") {
-                    methods::transform_reference_id(v, |s| key.hex(s))
-                } else {
-                    key.hex(v)
-                };
+                let reference = at.name == "reference" && at.parent_ty == Some("Reference");
+                let hashed = self.hash_key.cached(v, reference);
                 (Change::Set(hashed), Ops::CRYPTO_HASH)
             }
             Method::Encrypt => {

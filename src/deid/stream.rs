@@ -22,7 +22,7 @@ use std::borrow::Cow;
 use super::{text, Change, Deidentifier, Method, Ops, Output, Rule, Select, ValueAt, LABELS};
 use crate::fhir::model::{ElemType, Kind, Model, TypeId};
 use crate::fhirpath::{Env, Expression, Item, Json};
-use crate::util::json::{escape_into, write_str};
+use crate::util::json::write_str;
 use simd_json::prelude::*;
 
 /// A rule in compiled form.
@@ -59,6 +59,8 @@ pub(crate) struct Plan {
     reference: TypeId,
     string: TypeId,
     extension: TypeId,
+    /// Every type's elements described for the walk, by TypeId and position.
+    elems: Vec<Box<[Elem]>>,
 }
 
 const KEYWORDS: [&str; 13] = [
@@ -115,6 +117,26 @@ impl Plan {
             reference: ty("Reference")?,
             string: ty("string")?,
             extension: ty("Extension")?,
+            elems: model
+                .types
+                .iter()
+                .map(|def| {
+                    def.elements
+                        .iter()
+                        .enumerate()
+                        .map(|(i, e)| Elem {
+                            ty: match e.ty {
+                                ElemType::Type(t) => Some(t),
+                                ElemType::Resource => None,
+                            },
+                            idx: i as u16,
+                            primitive: e.primitive.is_some(),
+                            many: super::tree::repeats(&e.name, Some(e)),
+                            choice: e.choice,
+                        })
+                        .collect()
+                })
+                .collect(),
         };
         // A `nodesByType` type: a data type of the model (never a resource: the lookup does
         // not return resources).
@@ -204,19 +226,22 @@ struct State {
 struct Node {
     ty: TypeId,
     eff: Option<u16>,
-    states: (usize, usize),
+    /// Its partial matches: `W::states[from..to]` (u32s keep a node in two registers).
+    states: (u32, u32),
 }
 
-/// What a member is, from the model.
-#[derive(Clone, Copy)]
+/// What a member is, from the model (small enough to travel in registers: the walk asks
+/// for one per member).
+#[derive(Clone, Copy, Debug)]
 struct Elem {
     /// `None`: a resource (`contained`, `Bundle.entry.resource`).
     ty: Option<TypeId>,
+    /// Its position among its type's elements (0 `id` and 1 `extension` in a `_name`
+    /// object): members are told apart by it.
+    idx: u16,
     primitive: bool,
     many: bool,
     choice: Option<u8>,
-    /// The choice's FHIRPath name (`value` for `valueQuantity`).
-    choice_base: &'static str,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -313,10 +338,11 @@ struct W<'p: 'a, 'a> {
     env: Env<'a>,
     out: Vec<u8>,
     edits: Vec<(usize, usize, Vec<u8>)>,
-    numbers: Vec<&'a str>,
-    next_number: usize,
+    /// The texts of the numbers (the tape keeps only their values), in document order.
+    numbers: crate::fhirpath::NumberScan<'a>,
     states: Vec<State>,
-    seen: Vec<(&'a str, Option<u8>)>,
+    /// The members of the objects being walked, by element position and choice group.
+    seen: Vec<(u16, Option<u8>)>,
     path: Vec<(&'a str, Option<u32>)>,
     res: Vec<Res>,
     want_text: bool,
@@ -332,6 +358,15 @@ struct W<'p: 'a, 'a> {
     head: [Option<(usize, usize)>; 3],
 }
 
+/// What [`run_parsed`] reports besides the JSON it wrote.
+pub(crate) struct Streamed {
+    pub resource_type: &'static str,
+    pub ops: Ops,
+    pub text: text::TextOutcome,
+    /// See [`Output::head`].
+    pub head: Vec<u8>,
+}
+
 /// Runs the plan on one resource; `None`: use the tree engine.
 pub(crate) fn run(
     d: &Deidentifier,
@@ -342,21 +377,57 @@ pub(crate) fn run(
 ) -> Option<Output> {
     let mut buf = text.to_vec();
     let tape = simd_json::to_tape(&mut buf).ok()?;
-    let root = tape.as_value();
+    let mut json = Vec::new();
+    let s = run_parsed(
+        d,
+        plan,
+        tape.as_value(),
+        text,
+        scope_prefix,
+        known,
+        &mut Vec::new(),
+        &mut json,
+    )?;
+    Some(Output {
+        json,
+        resource_type: s.resource_type,
+        ops: s.ops,
+        skipped: None,
+        text: s.text,
+        head: Some(s.head),
+    })
+}
+
+/// Runs the plan on `root`, the parsed `text` (the check stage's tape: no second parse),
+/// appending the output to `dest` (untouched on `None`: use the tree engine). `scratch` is
+/// the caller's buffer for the walk, reused from one resource to the next.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_parsed<'a>(
+    d: &Deidentifier,
+    plan: &Plan,
+    root: Json<'a>,
+    text: &'a [u8],
+    scope_prefix: &'a str,
+    known: Option<&text::KnownIndex>,
+    scratch: &mut Vec<u8>,
+    dest: &mut Vec<u8>,
+) -> Option<Streamed> {
     let p = &d.params;
     let prefix = match p.date_shift_scope {
         super::DateShiftScope::Resource => None,
         _ => Some(scope_prefix).filter(|s| !s.is_empty()),
     };
+    let mut out = std::mem::take(scratch);
+    out.clear();
+    out.reserve(text.len());
     let mut w = W {
         d,
         plan,
         model: Model::r4(),
         env: Env::new().with_anonymizer_functions(),
-        out: Vec::with_capacity(text.len()),
+        out,
         edits: Vec::new(),
-        numbers: crate::fhirpath::number_texts(text),
-        next_number: 0,
+        numbers: crate::fhirpath::NumberScan::new(text),
         states: Vec::new(),
         seen: Vec::new(),
         path: Vec::new(),
@@ -377,8 +448,10 @@ pub(crate) fn run(
         root_id: None,
         head: [None; 3],
     };
-    let (rt, res) = w.resource(root, false).ok()?;
-    w.finish(rt, res, known).ok()
+    let walked = w.resource(root, false);
+    let result = walked.and_then(|(rt, res)| w.finish(rt, res, known, dest));
+    *scratch = std::mem::take(&mut w.out);
+    result.ok()
 }
 
 impl<'p: 'a, 'a> W<'p, 'a> {
@@ -387,9 +460,7 @@ impl<'p: 'a, 'a> W<'p, 'a> {
     }
 
     fn number(&mut self) -> &'a str {
-        let n = self.numbers.get(self.next_number).copied().unwrap_or("0");
-        self.next_number += 1;
-        n
+        self.numbers.next().unwrap_or("0")
     }
 
     fn applies(&self, r: u16) -> bool {
@@ -444,13 +515,18 @@ impl<'p: 'a, 'a> W<'p, 'a> {
         let start = self.states.len();
         let cap = parent.eff.unwrap_or(u16::MAX);
         let mut own = None;
-        for i in parent.states.0..parent.states.1 {
+        for i in parent.states.0 as usize..parent.states.1 as usize {
             let s = self.states[i];
             if s.rule >= cap {
                 continue;
             }
             let hit = match &self.plan.rules[usize::from(s.rule)].steps[usize::from(s.step)] {
-                Step::Child(n) => base == n || (elem.choice.is_some() && elem.choice_base == n),
+                Step::Child(n) => {
+                    base == n
+                        || elem.choice.is_some_and(|g| {
+                            self.model.get(parent.ty).choice_base(g) == Some(n.as_str())
+                        })
+                }
                 Step::Prefix(n) => {
                     base == n
                         || base
@@ -492,11 +568,12 @@ impl<'p: 'a, 'a> W<'p, 'a> {
         Ok(Node {
             ty: elem.ty.unwrap_or(0),
             eff,
-            states: (start, self.states.len()),
+            states: (start as u32, self.states.len() as u32),
         })
     }
 
     /// The model's description of member `base` of an object of type `parent`.
+    #[inline]
     fn elem(&self, parent: TypeId, base: &str) -> R<Elem> {
         let def = self.model.get(parent);
         if let Kind::Primitive(_) = def.kind {
@@ -504,33 +581,23 @@ impl<'p: 'a, 'a> W<'p, 'a> {
             return match base {
                 "id" => Ok(Elem {
                     ty: Some(self.plan.string),
+                    idx: 0,
                     primitive: true,
                     many: false,
                     choice: None,
-                    choice_base: "",
                 }),
                 "extension" => Ok(Elem {
                     ty: Some(self.plan.extension),
+                    idx: 1,
                     primitive: false,
                     many: true,
                     choice: None,
-                    choice_base: "",
                 }),
                 _ => Err(Fb),
             };
         }
-        let e = def.element(base).ok_or(Fb)?;
-        let ty = match e.ty {
-            ElemType::Type(t) => Some(t),
-            ElemType::Resource => None,
-        };
-        Ok(Elem {
-            ty,
-            primitive: e.primitive.is_some(),
-            many: super::tree::repeats(base, Some(e)),
-            choice: e.choice,
-            choice_base: e.choice.and_then(|g| def.choice_base(g)).unwrap_or(""),
-        })
+        let i = def.position(base).ok_or(Fb)?;
+        Ok(self.plan.elems[usize::from(parent)][i])
     }
 
     /// Walks a resource object; returns its type and its record (labels not yet added).
@@ -565,7 +632,7 @@ impl<'p: 'a, 'a> W<'p, 'a> {
         let node = Node {
             ty,
             eff: own,
-            states: (start, self.states.len()),
+            states: (start as u32, self.states.len() as u32),
         };
         if depth == 0 {
             self.root_id(v, node, rt)?;
@@ -645,11 +712,11 @@ impl<'p: 'a, 'a> W<'p, 'a> {
             let elem = self.elem(node.ty, base)?;
             let dup = self.seen[seen0..]
                 .iter()
-                .any(|&(b, c)| b == base || (c.is_some() && c == elem.choice));
+                .any(|&(i, c)| i == elem.idx || (c.is_some() && c == elem.choice));
             if dup {
                 return Err(Fb);
             }
-            self.seen.push((base, elem.choice));
+            self.seen.push((elem.idx, elem.choice));
             if ext && !elem.primitive {
                 return Err(Fb);
             }
@@ -680,12 +747,15 @@ impl<'p: 'a, 'a> W<'p, 'a> {
         Ok(any)
     }
 
+    /// Writes `"base":` (after a comma when `wrote`). `base` is the name of a model
+    /// element, an ASCII identifier, so it needs no escaping.
     fn key(&mut self, base: &str, wrote: bool) {
         if wrote {
             self.out.push(b',');
         }
-        write_str(base, &mut self.out);
-        self.out.push(b':');
+        self.out.push(b'"');
+        self.out.extend_from_slice(base.as_bytes());
+        self.out.extend_from_slice(b"\":");
     }
 
     /// One member (`val` its value or values, `extv` the `_name` of a primitive).
@@ -751,7 +821,7 @@ impl<'p: 'a, 'a> W<'p, 'a> {
                     self.out.truncate(m2);
                 }
             }
-            self.states.truncate(node.states.0);
+            self.states.truncate(node.states.0 as usize);
             self.path.pop();
             return Ok(self.out.len() > mark);
         }
@@ -778,14 +848,14 @@ impl<'p: 'a, 'a> W<'p, 'a> {
             }
             let wrote_item = if elem.ty.is_none() {
                 let node = self.child(parent, base, elem, Some(item))?;
-                self.states.truncate(node.states.0);
+                self.states.truncate(node.states.0 as usize);
                 let (_, res) = self.resource(item, base == "contained")?;
                 self.close_resource(res);
                 true
             } else if elem.primitive {
                 let node = self.child(parent, base, elem, Some(item))?;
                 let value = self.value(item, base, node, parent, role, slot)?;
-                self.states.truncate(node.states.0);
+                self.states.truncate(node.states.0 as usize);
                 match value {
                     Some(value) => {
                         self.write_value(value, node.ty, base, parent, slot, role);
@@ -805,7 +875,7 @@ impl<'p: 'a, 'a> W<'p, 'a> {
                     }
                 }
                 self.out.push(b'}');
-                self.states.truncate(node.states.0);
+                self.states.truncate(node.states.0 as usize);
                 w
             };
             self.path.pop();
@@ -837,12 +907,13 @@ impl<'p: 'a, 'a> W<'p, 'a> {
         Ok(true)
     }
 
+    /// Writes `"_base":`, as [`W::key`].
     fn key_ext(&mut self, base: &str, wrote: bool) {
         if wrote {
             self.out.push(b',');
         }
         self.out.extend_from_slice(b"\"_");
-        escape_into(&mut self.out, base);
+        self.out.extend_from_slice(base.as_bytes());
         self.out.extend_from_slice(b"\":");
     }
 
@@ -1047,8 +1118,15 @@ impl<'p: 'a, 'a> W<'p, 'a> {
         }
     }
 
-    /// Free text, the root's labels, and the edits applied.
-    fn finish(mut self, rt: &'static str, res: Res, known: Option<&text::KnownIndex>) -> R<Output> {
+    /// Free text, the root's labels, and the edits applied; the output is appended to
+    /// `dest` (only when all of it succeeded).
+    fn finish(
+        &mut self,
+        rt: &'static str,
+        res: Res,
+        known: Option<&text::KnownIndex>,
+        dest: &mut Vec<u8>,
+    ) -> R<Streamed> {
         let mut ops = res.ops;
         let mut text_out = text::TextOutcome::default();
         let mut label = Ops::default();
@@ -1118,28 +1196,21 @@ impl<'p: 'a, 'a> W<'p, 'a> {
             head.push(b'}');
         }
         head.push(b'}');
-        let json = if self.edits.is_empty() {
-            self.out
-        } else {
-            self.edits.sort_by_key(|e| e.0);
-            let extra: usize = self.edits.iter().map(|e| e.2.len()).sum();
-            let mut json = Vec::with_capacity(self.out.len() + extra);
-            let mut at = 0;
-            for (s, e, bytes) in &self.edits {
-                json.extend_from_slice(&self.out[at..*s]);
-                json.extend_from_slice(bytes);
-                at = *e;
-            }
-            json.extend_from_slice(&self.out[at..]);
-            json
-        };
-        Ok(Output {
-            json,
+        self.edits.sort_by_key(|e| e.0);
+        let extra: usize = self.edits.iter().map(|e| e.2.len()).sum();
+        dest.reserve(self.out.len() + extra);
+        let mut at = 0;
+        for (s, e, bytes) in &self.edits {
+            dest.extend_from_slice(&self.out[at..*s]);
+            dest.extend_from_slice(bytes);
+            at = *e;
+        }
+        dest.extend_from_slice(&self.out[at..]);
+        Ok(Streamed {
             resource_type: rt,
             ops,
-            skipped: None,
             text: text_out,
-            head: Some(head),
+            head,
         })
     }
 }

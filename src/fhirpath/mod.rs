@@ -25,7 +25,9 @@ pub use error::{EvalError, ParseError, VarError};
 pub use r4::R4TypeInfo;
 pub use temporal::{Kind as TemporalKind, Temporal};
 pub use types::{Fallback, TypeInfo, PRIMITIVES as PRIMITIVE_TYPES};
-pub use value::{number_texts, tape_key, to_json, with_number_literals, Item, Items, Json, Node};
+pub use value::{
+    number_texts, tape_key, to_json, with_number_literals, Item, Items, Json, Node, NumberScan,
+};
 
 /// A compiled expression.
 #[derive(Debug, Clone)]

@@ -60,41 +60,65 @@ pub fn tape_key(v: &Json<'_>) -> [usize; 2] {
 
 /// The texts of the numbers of a JSON document, in document order.
 pub fn number_texts(bytes: &[u8]) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' => {
-                // Skip the string (long ones are notes and base64: memchr, not byte by byte).
-                i += 1;
-                loop {
-                    match memchr::memchr2(b'"', b'\\', bytes.get(i..).unwrap_or(&[])) {
-                        None => {
-                            i = bytes.len();
-                            break;
+    NumberScan::new(bytes).collect()
+}
+
+/// The texts of the numbers of a JSON document, in document order, found as they are asked
+/// for: a walk that needs the text of its first few numbers (or none) scans only up to them.
+pub struct NumberScan<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> NumberScan<'a> {
+    /// Starts at the document's first byte.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        NumberScan { bytes, at: 0 }
+    }
+}
+
+impl<'a> Iterator for NumberScan<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let bytes = self.bytes;
+        let mut i = self.at;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'"' => {
+                    // Skip the string (long ones are notes and base64: memchr, not byte by byte).
+                    i += 1;
+                    loop {
+                        match memchr::memchr2(b'"', b'\\', bytes.get(i..).unwrap_or(&[])) {
+                            None => {
+                                i = bytes.len();
+                                break;
+                            }
+                            Some(p) if bytes[i + p] == b'"' => {
+                                i += p;
+                                break;
+                            }
+                            Some(p) => i += p + 2,
                         }
-                        Some(p) if bytes[i + p] == b'"' => {
-                            i += p;
-                            break;
-                        }
-                        Some(p) => i += p + 2,
                     }
-                }
-                i += 1;
-            }
-            b'-' | b'0'..=b'9' => {
-                let s = i;
-                while i < bytes.len()
-                    && matches!(bytes[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
-                {
                     i += 1;
                 }
-                out.push(std::str::from_utf8(&bytes[s..i]).unwrap_or("0"));
+                b'-' | b'0'..=b'9' => {
+                    let s = i;
+                    while i < bytes.len()
+                        && matches!(bytes[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                    {
+                        i += 1;
+                    }
+                    self.at = i;
+                    return Some(std::str::from_utf8(&bytes[s..i]).unwrap_or("0"));
+                }
+                _ => i += 1,
             }
-            _ => i += 1,
         }
+        self.at = i;
+        None
     }
-    out
 }
 
 thread_local! {

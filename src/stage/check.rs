@@ -26,6 +26,11 @@ pub struct Checker {
     scratch: Vec<u8>,
     buffers: Buffers,
     tape: Option<Tape<'static>>,
+    /// Without a transform: the de-identified text of the chunk being checked, written as
+    /// each line passes (it becomes the batch's text), and the stage's buffers.
+    deid_out: Vec<u8>,
+    deid_scratch: crate::deid::StageScratch,
+    deid_prefix: String,
 }
 
 /// How a value looks, for messages.
@@ -86,6 +91,9 @@ impl Checker {
             scratch: Vec::new(),
             buffers: Buffers::new(64 * 1024),
             tape: Some(Tape::null().reset()),
+            deid_out: Vec::new(),
+            deid_scratch: Default::default(),
+            deid_prefix: String::new(),
         }
     }
 
@@ -142,6 +150,13 @@ impl Checker {
             text: Default::default(),
         };
         let mut data = chunk.data;
+        // Without a transform, each line is de-identified as it passes its checks.
+        let direct = self.transform.is_none() && self.deid.is_some();
+        if let (Some(d), true) = (&self.deid, direct) {
+            self.deid_prefix = crate::deid::scope_prefix(d, &batch.file.name);
+            self.deid_out.clear();
+            self.deid_out.reserve(data.len() + data.len() / 8);
+        }
         let mut line_no = chunk.first_line;
         let mut start = 0usize;
         while start < data.len() {
@@ -157,6 +172,7 @@ impl Checker {
                 batch.blank_lines += 1;
             } else {
                 batch.lines += 1;
+                let mark = self.deid_out.len();
                 match self.check_line(&data, start..line_end, line_no, &mut batch) {
                     None => {}
                     Some(Outcome::Ok {
@@ -167,7 +183,10 @@ impl Checker {
                     }) => batch.records.push(Record {
                         type_idx,
                         line: line_no,
-                        json: start..line_end,
+                        json: match direct {
+                            true => mark..self.deid_out.len(),
+                            false => start..line_end,
+                        },
                         id,
                         version_id,
                         last_updated,
@@ -197,7 +216,12 @@ impl Checker {
         if let Some(t) = self.transform.as_mut() {
             t.finish(&mut batch, &mut data);
         }
-        if let Some(d) = &self.deid {
+        if direct {
+            // The outputs become the batch's text; the chunk's buffer is the next chunk's
+            // output buffer.
+            std::mem::swap(&mut data, &mut self.deid_out);
+            self.deid_out.clear();
+        } else if let Some(d) = &self.deid {
             crate::deid::deidentify_batch(d, self.known.as_deref(), &mut batch, &mut data);
         }
         batch.data = data;
@@ -266,6 +290,26 @@ impl Checker {
                         };
                         t.line(data, span, tape.as_value(), checked, line_no, batch);
                         None
+                    }
+                    (Outcome::Ok { type_idx, .. }, None) if self.deid.is_some() => {
+                        // De-identified on this tape; the original's id is not needed.
+                        strings.truncate(mark);
+                        let d = self.deid.as_deref()?;
+                        let o = crate::deid::deidentify_one(
+                            d,
+                            self.known.as_deref(),
+                            &self.deid_prefix,
+                            Some(tape.as_value()),
+                            line,
+                            &mut self.deid_scratch,
+                            &mut self.deid_out,
+                            strings,
+                            &mut batch.text,
+                        );
+                        Some(match o {
+                            Outcome::Reject(m, _, _) => Outcome::Reject(m, Some(type_idx), None),
+                            ok => ok,
+                        })
                     }
                     (o, _) => Some(o),
                 }
@@ -490,6 +534,66 @@ mod tests {
         );
         assert_eq!(b.rejects[4].type_idx, resource_type_index("Patient"));
         assert_eq!(b.rejects[3].type_idx, None);
+    }
+
+    /// Issue 6 item 7: without a transform each line is de-identified on the check stage's
+    /// own tape, and the batch holds exactly what the engine gives for the line alone.
+    #[test]
+    fn issue_6_item_7_lines_are_deidentified_on_the_check_tape() {
+        let config = r#"{"fhirPathRules": [
+            {"path": "Observation.id", "method": "redact"},
+            {"path": "Resource.id", "method": "cryptoHash"},
+            {"path": "nodesByType('dateTime')", "method": "dateShift"},
+            {"path": "nodesByType('Reference').reference", "method": "cryptoHash"}
+        ], "parameters": {"cryptoHashKey": "k", "dateShiftKey": "s"}}"#;
+        let d = std::sync::Arc::new(
+            crate::deid::Deidentifier::from_str("t.json", config, &|_| None).expect("config"),
+        );
+        let lines = [
+            r#"{"resourceType":"Encounter","id":"e1","meta":{"versionId":"3"},"period":{"start":"2020-01-02T03:04:05Z"},"subject":{"reference":"Patient/p1"}}"#,
+            "",
+            "{not json",
+            r#"{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},"valueQuantity":{"value":1.50}}"#,
+            r#"{"resourceType":"Patient","id":"p1","name":[{"family":"Qé"}]}"#,
+        ];
+        let text = lines.join("\n");
+        let mut c = Checker::new(None).with_deidentify(Some(d.clone()));
+        let b = c.check(Chunk::for_test(text.into_bytes(), 1));
+        let got: Vec<(u64, &[u8])> = b
+            .records
+            .iter()
+            .map(|r| (r.line, &b.data[r.json.clone()]))
+            .collect();
+        let want = |i: usize| {
+            d.deidentify_with(lines[i].as_bytes(), "t.ndjson", None)
+                .expect("deid")
+                .json
+        };
+        let (e, p) = (want(0), want(4));
+        assert_eq!(got, vec![(1, &e[..]), (5, &p[..])]);
+        // The batch's text is the outputs alone, one after another.
+        assert_eq!(b.data, [&e[..], &p[..]].concat());
+        let hashed = crate::deid::methods::hmac_hex("e1", "k");
+        assert_eq!(&b.strings[b.records[0].id.clone()], hashed);
+        assert_eq!(
+            b.records[0].version_id.clone().map(|v| &b.strings[v]),
+            Some("3")
+        );
+        // The Observation lost its id to a rule: rejected with the reason, original text kept.
+        assert_eq!(
+            reasons(&b),
+            vec![
+                (3, b.rejects[0].reason.clone()),
+                (4, "after de-identification: missing \"id\"".to_string())
+            ]
+        );
+        assert!(
+            b.rejects[0].reason.starts_with("invalid JSON"),
+            "{:?}",
+            b.rejects[0].reason
+        );
+        assert_eq!(b.rejects[1].text, lines[3].as_bytes());
+        assert_eq!(b.blank_lines, 1);
     }
 
     #[test]

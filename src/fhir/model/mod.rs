@@ -191,6 +191,12 @@ impl TypeDef {
             .and_then(|c| c.name.strip_suffix("[x]"))
     }
 
+    /// The position in `elements` of the element with this JSON name.
+    #[inline]
+    pub fn position(&self, json_name: &str) -> Option<usize> {
+        self.index.find(json_name, |i| &self.elements[i].name)
+    }
+
     /// The element with this JSON name.
     #[inline]
     pub fn element(&self, json_name: &str) -> Option<&Element> {
