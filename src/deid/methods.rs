@@ -155,11 +155,12 @@ pub fn redact_date(s: &str, partial: bool, today: Ymd) -> Option<Option<String>>
 /// The reference's offset: `(offset × 131 + byte) mod 101` over the UTF-8 bytes of
 /// `prefix + key`, minus 50 (so −50..=50 days).
 pub fn date_shift_offset(prefix: &str, key: &str) -> i64 {
-    let mut offset: i64 = 0;
+    // Below 101 × 131 + 255: u32 arithmetic, the same values.
+    let mut offset: u32 = 0;
     for b in prefix.bytes().chain(key.bytes()) {
-        offset = (offset * 131 + i64::from(b)) % 101;
+        offset = (offset * 131 + u32::from(b)) % 101;
     }
-    offset - 50
+    i64::from(offset) - 50
 }
 
 /// Shifts a date by `offset` days; a time with zone keeps its zone and has its digits zeroed.
@@ -283,8 +284,10 @@ impl HashKey {
             true => transform_reference_id(v, |s| self.hex(s)),
             false => self.hex(v),
         };
-        if v.is_empty() {
-            // An empty slot would match it.
+        if v.is_empty() || !reference {
+            // Ids and other values are mostly unique (a resource's id is hashed once, its
+            // references many times): they would only push references out. An empty slot
+            // would match "".
             return compute();
         }
         HASHED

@@ -28,14 +28,14 @@ pub fn scope_prefix(d: &Deidentifier, name: &str) -> String {
 /// A worker's buffers for the stage, reused from one resource to the next.
 #[derive(Default)]
 pub struct Scratch {
-    /// The streaming engine's output before its edits.
-    walk: Vec<u8>,
+    /// The streaming engine's vectors.
+    walk: super::stream::Buffers,
     /// The head (or whole output) parsed for id, versionId and lastUpdated.
     head: Vec<u8>,
 }
 
-/// De-identifies one resource, `text`, or `parsed` when the caller has its tape already,
-/// appending the output to `dest`. `Outcome::Ok` gives the output's id, versionId and
+/// De-identifies one resource, `text`, or `parsed` when the caller has its tape already
+/// (with the parser's structural indexes of `text`), appending the output to `dest`. `Outcome::Ok` gives the output's id, versionId and
 /// lastUpdated (`dest` then holds the output after its old length); `Outcome::Reject` the
 /// reason (`dest` unchanged; the caller adds the resource type).
 #[allow(clippy::too_many_arguments)]
@@ -43,7 +43,7 @@ pub(crate) fn deidentify_one(
     d: &Deidentifier,
     known: Option<&super::text::KnownIndex>,
     prefix: &str,
-    parsed: Option<Json<'_>>,
+    parsed: Option<(Json<'_>, &[u32])>,
     text: &[u8],
     scratch: &mut Scratch,
     dest: &mut Vec<u8>,
@@ -52,9 +52,17 @@ pub(crate) fn deidentify_one(
 ) -> Outcome {
     let start = dest.len();
     let streamed = match (parsed, d.plan.as_ref()) {
-        (Some(root), Some(plan)) => {
-            super::stream::run_parsed(d, plan, root, text, prefix, known, &mut scratch.walk, dest)
-        }
+        (Some((root, ix)), Some(plan)) => super::stream::run_parsed(
+            d,
+            plan,
+            root,
+            text,
+            prefix,
+            known,
+            Some(ix),
+            &mut scratch.walk,
+            dest,
+        ),
         _ => None,
     };
     // Read id, versionId and lastUpdated of the new text (rules may have changed them):

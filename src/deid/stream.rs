@@ -385,7 +385,8 @@ pub(crate) fn run(
         text,
         scope_prefix,
         known,
-        &mut Vec::new(),
+        None,
+        &mut Buffers::default(),
         &mut json,
     )?;
     Some(Output {
@@ -409,7 +410,8 @@ pub(crate) fn run_parsed<'a>(
     text: &'a [u8],
     scope_prefix: &'a str,
     known: Option<&text::KnownIndex>,
-    scratch: &mut Vec<u8>,
+    structurals: Option<&'a [u32]>,
+    bufs: &mut Buffers,
     dest: &mut Vec<u8>,
 ) -> Option<Streamed> {
     let p = &d.params;
@@ -417,7 +419,7 @@ pub(crate) fn run_parsed<'a>(
         super::DateShiftScope::Resource => None,
         _ => Some(scope_prefix).filter(|s| !s.is_empty()),
     };
-    let mut out = std::mem::take(scratch);
+    let mut out = std::mem::take(&mut bufs.out);
     out.clear();
     out.reserve(text.len());
     let mut w = W {
@@ -426,16 +428,19 @@ pub(crate) fn run_parsed<'a>(
         model: Model::r4(),
         env: Env::new().with_anonymizer_functions(),
         out,
-        edits: Vec::new(),
-        numbers: crate::fhirpath::NumberScan::new(text),
-        states: Vec::new(),
-        seen: Vec::new(),
-        path: Vec::new(),
-        res: Vec::new(),
+        edits: take(&mut bufs.edits),
+        numbers: match structurals {
+            Some(ix) => crate::fhirpath::NumberScan::with_structurals(text, ix),
+            None => crate::fhirpath::NumberScan::new(text),
+        },
+        states: take(&mut bufs.states),
+        seen: take(&mut bufs.seen),
+        path: relife(take(&mut bufs.path)),
+        res: take(&mut bufs.res),
         want_text: d.text.is_some(),
         carriers: Vec::new(),
         content_types: Vec::new(),
-        refs: Vec::new(),
+        refs: relife(take(&mut bufs.refs)),
         off: Offsets {
             fixed: p.date_shift_fixed_offset,
             prefix,
@@ -450,8 +455,41 @@ pub(crate) fn run_parsed<'a>(
     };
     let walked = w.resource(root, false);
     let result = walked.and_then(|(rt, res)| w.finish(rt, res, known, dest));
-    *scratch = std::mem::take(&mut w.out);
+    bufs.out = std::mem::take(&mut w.out);
+    bufs.edits = take(&mut w.edits);
+    bufs.states = take(&mut w.states);
+    bufs.seen = take(&mut w.seen);
+    bufs.path = relife(take(&mut w.path));
+    bufs.res = take(&mut w.res);
+    bufs.refs = relife(take(&mut w.refs));
     result.ok()
+}
+
+/// The walk's vectors, kept from one resource to the next so that a resource costs no
+/// allocations for them (issue 6 item 7). Those that hold borrowed strings are kept empty,
+/// as their allocations only ([`relife`]).
+#[derive(Default)]
+pub(crate) struct Buffers {
+    out: Vec<u8>,
+    edits: Vec<(usize, usize, Vec<u8>)>,
+    states: Vec<State>,
+    seen: Vec<(u16, Option<u8>)>,
+    res: Vec<Res>,
+    path: Vec<(&'static str, Option<u32>)>,
+    refs: Vec<&'static str>,
+}
+
+/// `v` emptied.
+fn take<T>(v: &mut Vec<T>) -> Vec<T> {
+    let mut v = std::mem::take(v);
+    v.clear();
+    v
+}
+
+/// An empty vector of `U` in the allocation of `v` (emptied): `U` is `T` with another
+/// lifetime, and collecting an adapted `into_iter` reuses the buffer in place.
+fn relife<T, U>(v: Vec<T>) -> Vec<U> {
+    v.into_iter().filter_map(|_| None).collect()
 }
 
 impl<'p: 'a, 'a> W<'p, 'a> {
@@ -942,7 +980,7 @@ impl<'p: 'a, 'a> W<'p, 'a> {
         } else {
             Val::Raw(text)
         };
-        if self.want_text && base == "reference" && parent.ty == self.plan.reference {
+        if self.want_text && parent.ty == self.plan.reference && base == "reference" {
             self.refs.push(text);
         }
         let root_id = self.res.len() == 1 && role == Role::Resource && base == "id";
@@ -1029,7 +1067,7 @@ impl<'p: 'a, 'a> W<'p, 'a> {
         }
         let kind = if ty == self.plan.xhtml {
             CarrierKind::Narrative
-        } else if base == "text" && parent.ty == self.plan.annotation {
+        } else if parent.ty == self.plan.annotation && base == "text" {
             CarrierKind::Text
         } else if let (Some(slot), "data") = (slot, base) {
             CarrierKind::Attachment(slot)

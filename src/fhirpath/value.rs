@@ -68,12 +68,39 @@ pub fn number_texts(bytes: &[u8]) -> Vec<&str> {
 pub struct NumberScan<'a> {
     bytes: &'a [u8],
     at: usize,
+    /// The parser's structural indexes of `bytes`, when the caller has them: every scalar
+    /// starts at one, so numbers are found without reading the strings in between.
+    structurals: Option<&'a [u32]>,
 }
 
 impl<'a> NumberScan<'a> {
     /// Starts at the document's first byte.
     pub fn new(bytes: &'a [u8]) -> Self {
-        NumberScan { bytes, at: 0 }
+        NumberScan {
+            bytes,
+            at: 0,
+            structurals: None,
+        }
+    }
+
+    /// Starts at the document's first byte, using simd-json's structural indexes of it
+    /// (`Buffers::structural_indexes` after the parse of `bytes`).
+    pub fn with_structurals(bytes: &'a [u8], structurals: &'a [u32]) -> Self {
+        NumberScan {
+            bytes,
+            at: 0,
+            structurals: Some(structurals),
+        }
+    }
+
+    fn number_at(&mut self, s: usize) -> &'a str {
+        let bytes = self.bytes;
+        let mut i = s;
+        while i < bytes.len() && matches!(bytes[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+        {
+            i += 1;
+        }
+        std::str::from_utf8(&bytes[s..i]).unwrap_or("0")
     }
 }
 
@@ -81,6 +108,17 @@ impl<'a> Iterator for NumberScan<'a> {
     type Item = &'a str;
 
     fn next(&mut self) -> Option<&'a str> {
+        if let Some(ix) = self.structurals {
+            // `at` counts structural indexes here.
+            while let Some(&p) = ix.get(self.at) {
+                self.at += 1;
+                let p = p as usize;
+                if matches!(self.bytes.get(p), Some(b'-' | b'0'..=b'9')) {
+                    return Some(self.number_at(p));
+                }
+            }
+            return None;
+        }
         let bytes = self.bytes;
         let mut i = self.at;
         while i < bytes.len() {
@@ -104,14 +142,9 @@ impl<'a> Iterator for NumberScan<'a> {
                     i += 1;
                 }
                 b'-' | b'0'..=b'9' => {
-                    let s = i;
-                    while i < bytes.len()
-                        && matches!(bytes[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
-                    {
-                        i += 1;
-                    }
-                    self.at = i;
-                    return Some(std::str::from_utf8(&bytes[s..i]).unwrap_or("0"));
+                    let n = self.number_at(i);
+                    self.at = i + n.len().max(1);
+                    return Some(n);
                 }
                 _ => i += 1,
             }
@@ -453,5 +486,41 @@ mod tests {
         // An unterminated string holds no numbers.
         assert_eq!(number_texts(br#"{"a":1,"b":"2 3"#), ["1"]);
         assert_eq!(number_texts(br#"{"a":"\"#), Vec::<&str>::new());
+    }
+
+    /// Issue 6 item 7: the number texts read off simd-json's structural indexes are those of
+    /// the byte scan (strings holding digits, escapes, exponents, negative zero, nesting).
+    #[test]
+    fn number_texts_from_structural_indexes_match_the_scan() {
+        let docs: [&[u8]; 4] = [
+            br#"{"a":1.50,"b":"x 2 \" 3","c":[-0,1e5,2E-3,{"d":-12.0}],"e":true,"f":null}"#,
+            br#"{"resourceType":"Observation","valueQuantity":{"value":98.60},"note":"12"}"#,
+            b"{ \"a\" : [ 1 , 2 ] , \"b\" : 0.000 }",
+            br#"{"s":"no numbers \u0031"}"#,
+        ];
+        for doc in docs {
+            let mut buf = doc.to_vec();
+            buf.resize(doc.len() + simd_json::INPUT_PADDING, 0);
+            let mut buffers = simd_json::Buffers::new(64);
+            let mut tape = simd_json::Tape::null().reset();
+            simd_json::fill_tape_padded(&mut buf, doc.len(), &mut buffers, &mut tape)
+                .expect("valid JSON");
+            let from_ix: Vec<&str> =
+                super::NumberScan::with_structurals(doc, buffers.structural_indexes()).collect();
+            assert_eq!(
+                from_ix,
+                number_texts(doc),
+                "{}",
+                String::from_utf8_lossy(doc)
+            );
+        }
+        let mut buf = docs[0].to_vec();
+        buf.resize(docs[0].len() + simd_json::INPUT_PADDING, 0);
+        let mut buffers = simd_json::Buffers::new(64);
+        let mut tape = simd_json::Tape::null().reset();
+        simd_json::fill_tape_padded(&mut buf, docs[0].len(), &mut buffers, &mut tape).unwrap();
+        let got: Vec<&str> =
+            super::NumberScan::with_structurals(docs[0], buffers.structural_indexes()).collect();
+        assert_eq!(got, ["1.50", "-0", "1e5", "2E-3", "-12.0"]);
     }
 }

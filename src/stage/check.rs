@@ -299,7 +299,7 @@ impl Checker {
                             d,
                             self.known.as_deref(),
                             &self.deid_prefix,
-                            Some(tape.as_value()),
+                            Some((tape.as_value(), self.buffers.structural_indexes())),
                             line,
                             &mut self.deid_scratch,
                             &mut self.deid_out,
