@@ -549,7 +549,32 @@ impl<'p: 'a, 'a> W<'p, 'a> {
     }
 
     /// The node of member `base` (described by `elem`) of `parent`, item `item`.
+    #[inline]
     fn child(&mut self, parent: Node, base: &str, elem: Elem, item: Option<Json<'a>>) -> R<Node> {
+        // Most members continue no partial match and start no rule: they inherit the
+        // parent's rule (what `child_matching` gives then, without its loops).
+        if let Some(t) = elem.ty {
+            if parent.states.0 == parent.states.1 && self.plan.by_type[usize::from(t)].is_empty() {
+                let n = self.states.len() as u32;
+                return Ok(Node {
+                    ty: t,
+                    eff: parent.eff,
+                    states: (n, n),
+                });
+            }
+        }
+        self.child_matching(parent, base, elem, item)
+    }
+
+    /// [`W::child`] with the rules: the parent's partial matches and those anchored at the
+    /// member's type.
+    fn child_matching(
+        &mut self,
+        parent: Node,
+        base: &str,
+        elem: Elem,
+        item: Option<Json<'a>>,
+    ) -> R<Node> {
         let start = self.states.len();
         let cap = parent.eff.unwrap_or(u16::MAX);
         let mut own = None;
