@@ -11,7 +11,7 @@
 use super::Deidentifier;
 use crate::batch::{Batch, Reject};
 use crate::fhirpath::Json;
-use crate::stage::check::{examine, Outcome};
+use crate::stage::check::{examine, examine_head, Outcome};
 
 /// The `scope_prefix` of [`Deidentifier::deidentify`] for the records of the file `name`:
 /// the file name, or with `dateShiftScope = folder` the name of its folder.
@@ -30,8 +30,6 @@ pub fn scope_prefix(d: &Deidentifier, name: &str) -> String {
 pub struct Scratch {
     /// The streaming engine's vectors.
     walk: super::stream::Buffers,
-    /// The head (or whole output) parsed for id, versionId and lastUpdated.
-    head: Vec<u8>,
 }
 
 /// De-identifies one resource, `text`, or `parsed` when the caller has its tape already
@@ -66,29 +64,32 @@ pub(crate) fn deidentify_one(
         _ => None,
     };
     // Read id, versionId and lastUpdated of the new text (rules may have changed them):
-    // from the streaming engine's summary of them, else from the whole output.
-    scratch.head.clear();
-    match streamed {
+    // from the streaming engine's record of them (as strings without a parse when they are
+    // plain), else from the whole output.
+    let mark = batch_strings.len();
+    let outcome = match streamed {
         Some(s) => {
             stats.merge(&s.text.stats);
-            scratch.head.extend_from_slice(&s.head);
+            let out = scratch.walk.out();
+            match (
+                s.head.strings(out),
+                crate::fhir::resource_type_index(s.resource_type),
+            ) {
+                (Some([id, version_id, last_updated]), Some(type_idx)) => {
+                    examine_head(type_idx, id, version_id, last_updated, batch_strings)
+                }
+                _ => examine_text(&mut s.head.json(s.resource_type, out), batch_strings),
+            }
         }
         None => match d.deidentify_with(text, prefix, known) {
             Ok(o) => {
                 stats.merge(&o.text.stats);
-                match &o.head {
-                    Some(h) => scratch.head.extend_from_slice(h),
-                    None => scratch.head.extend_from_slice(&o.json),
-                }
                 dest.extend_from_slice(&o.json);
+                let mut head = o.head.unwrap_or(o.json);
+                examine_text(&mut head, batch_strings)
             }
             Err(e) => return Outcome::Reject(e.to_string(), None, None),
         },
-    }
-    let mark = batch_strings.len();
-    let outcome = match simd_json::to_tape(&mut scratch.head) {
-        Ok(tape) => examine(tape.as_value(), None, batch_strings),
-        Err(e) => Outcome::Reject(format!("{e}"), None, None),
     };
     match outcome {
         ok @ Outcome::Ok { .. } => ok,
@@ -101,6 +102,14 @@ pub(crate) fn deidentify_one(
             };
             Outcome::Reject(format!("after de-identification: {reason}"), None, None)
         }
+    }
+}
+
+/// [`examine`] of a JSON text (parsed in place).
+fn examine_text(text: &mut Vec<u8>, strings: &mut String) -> Outcome {
+    match simd_json::to_tape(text) {
+        Ok(tape) => examine(tape.as_value(), None, strings),
+        Err(e) => Outcome::Reject(format!("{e}"), None, None),
     }
 }
 

@@ -363,8 +363,63 @@ pub(crate) struct Streamed {
     pub resource_type: &'static str,
     pub ops: Ops,
     pub text: text::TextOutcome,
-    /// See [`Output::head`].
-    pub head: Vec<u8>,
+    /// Where the output's `id`, `meta.versionId` and `meta.lastUpdated` values are.
+    pub head: Head,
+}
+
+/// The root's `id`, `meta.versionId` and `meta.lastUpdated` values as written (JSON
+/// literals), by their positions in the walk's output ([`Buffers::out`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Head {
+    pub at: [Option<(usize, usize)>; 3],
+}
+
+impl Head {
+    /// The three values as plain strings, when each is a JSON string without escapes (the
+    /// usual case, read without a parse); `None` otherwise.
+    pub fn strings<'o>(&self, out: &'o [u8]) -> Option<[Option<&'o str>; 3]> {
+        let mut v = [None; 3];
+        for (slot, at) in v.iter_mut().zip(self.at) {
+            if let Some((s, e)) = at {
+                let lit = out.get(s..e)?;
+                let inner = lit.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+                if inner.contains(&b'\\') {
+                    return None;
+                }
+                *slot = Some(std::str::from_utf8(inner).ok()?);
+            }
+        }
+        Some(v)
+    }
+
+    /// `{"resourceType":…,"id":…,"meta":{"versionId":…,"lastUpdated":…}}` with the values
+    /// there are, for a full check of them ([`Output::head`]).
+    pub fn json(&self, rt: &str, out: &[u8]) -> Vec<u8> {
+        let mut head = Vec::with_capacity(96);
+        head.extend_from_slice(b"{\"resourceType\":");
+        write_str(rt, &mut head);
+        if let Some((s, e)) = self.at[0] {
+            head.extend_from_slice(b",\"id\":");
+            head.extend_from_slice(&out[s..e]);
+        }
+        if self.at[1].is_some() || self.at[2].is_some() {
+            head.extend_from_slice(b",\"meta\":{");
+            let mut first = true;
+            for (i, key) in [(1, &b"\"versionId\":"[..]), (2, &b"\"lastUpdated\":"[..])] {
+                if let Some((s, e)) = self.at[i] {
+                    if !first {
+                        head.push(b',');
+                    }
+                    first = false;
+                    head.extend_from_slice(key);
+                    head.extend_from_slice(&out[s..e]);
+                }
+            }
+            head.push(b'}');
+        }
+        head.push(b'}');
+        head
+    }
 }
 
 /// Runs the plan on one resource; `None`: use the tree engine.
@@ -378,6 +433,7 @@ pub(crate) fn run(
     let mut buf = text.to_vec();
     let tape = simd_json::to_tape(&mut buf).ok()?;
     let mut json = Vec::new();
+    let mut bufs = Buffers::default();
     let s = run_parsed(
         d,
         plan,
@@ -386,7 +442,7 @@ pub(crate) fn run(
         scope_prefix,
         known,
         None,
-        &mut Buffers::default(),
+        &mut bufs,
         &mut json,
     )?;
     Some(Output {
@@ -395,13 +451,15 @@ pub(crate) fn run(
         ops: s.ops,
         skipped: None,
         text: s.text,
-        head: Some(s.head),
+        head: Some(s.head.json(s.resource_type, bufs.out())),
     })
 }
 
 /// Runs the plan on `root`, the parsed `text` (the check stage's tape: no second parse),
-/// appending the output to `dest` (untouched on `None`: use the tree engine). `scratch` is
-/// the caller's buffer for the walk, reused from one resource to the next.
+/// appending the output to `dest` (untouched on `None`: use the tree engine). `bufs` are the
+/// caller's buffers for the walk, reused from one resource to the next; the walk's own
+/// output stays in them ([`Buffers::out`], where [`Streamed::head`] points) until the next
+/// call.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run_parsed<'a>(
     d: &Deidentifier,
@@ -477,6 +535,13 @@ pub(crate) struct Buffers {
     res: Vec<Res>,
     path: Vec<(&'static str, Option<u32>)>,
     refs: Vec<&'static str>,
+}
+
+impl Buffers {
+    /// The last walk's output before its edits: what [`Head`] positions refer to.
+    pub(crate) fn out(&self) -> &[u8] {
+        &self.out
+    }
 }
 
 /// `v` emptied.
@@ -1236,29 +1301,14 @@ impl<'p: 'a, 'a> W<'p, 'a> {
             self.edits.push((e.0, e.0, e.1));
         }
         ops |= label;
-        let mut head = Vec::with_capacity(96);
-        head.extend_from_slice(b"{\"resourceType\":");
-        write_str(rt, &mut head);
-        if let Some((s, e)) = self.head[0] {
-            head.extend_from_slice(b",\"id\":");
-            head.extend_from_slice(&self.out[s..e]);
-        }
-        if meta {
-            head.extend_from_slice(b",\"meta\":{");
-            let mut first = true;
-            for (i, key) in [(1, &b"\"versionId\":"[..]), (2, &b"\"lastUpdated\":"[..])] {
-                if let Some((s, e)) = self.head[i] {
-                    if !first {
-                        head.push(b',');
-                    }
-                    first = false;
-                    head.extend_from_slice(key);
-                    head.extend_from_slice(&self.out[s..e]);
-                }
-            }
-            head.push(b'}');
-        }
-        head.push(b'}');
+        // meta.versionId and lastUpdated are read only from a meta that is written.
+        let head = Head {
+            at: [
+                self.head[0],
+                self.head[1].filter(|_| meta),
+                self.head[2].filter(|_| meta),
+            ],
+        };
         self.edits.sort_by_key(|e| e.0);
         let extra: usize = self.edits.iter().map(|e| e.2.len()).sum();
         dest.reserve(self.out.len() + extra);

@@ -371,15 +371,12 @@ pub(crate) fn examine(v: Value<'_, '_>, keep: Option<&[bool]>, strings: &mut Str
     }
     let reject = |m: String| Outcome::Reject(m, Some(type_idx), None);
     let id = match v.get("id") {
-        None => return reject("missing \"id\"".into()),
+        None => return reject(MISSING_ID.into()),
         Some(id) => match id.into_string() {
-            Some(s) if is_valid_id(s) => s,
-            Some(s) => {
-                return reject(format!(
-                    "invalid id {}: an id is 1 to 64 characters from A-Z a-z 0-9 - .",
-                    shown(s)
-                ))
-            }
+            Some(s) => match check_id(type_idx, s) {
+                Ok(()) => s,
+                Err(o) => return o,
+            },
             None => return reject(format!("\"id\" must be a string, found {}", kind(id))),
         },
     };
@@ -402,14 +399,9 @@ pub(crate) fn examine(v: Value<'_, '_>, keep: Option<&[bool]>, strings: &mut Str
         }
         if let Some(lu) = meta.get("lastUpdated") {
             match lu.into_string() {
-                Some(s) => match parse_instant_micros(s) {
+                Some(s) => match check_last_updated(type_idx, s) {
                     Ok(us) => last_updated = Some(us),
-                    Err(e) => {
-                        return reject(format!(
-                            "\"meta.lastUpdated\" {} is not a FHIR instant: {e}",
-                            shown(s)
-                        ))
-                    }
+                    Err(o) => return o,
                 },
                 None => {
                     return reject(format!(
@@ -420,6 +412,45 @@ pub(crate) fn examine(v: Value<'_, '_>, keep: Option<&[bool]>, strings: &mut Str
             }
         }
     }
+    head_ok(type_idx, id, version_id, last_updated, strings)
+}
+
+const MISSING_ID: &str = "missing \"id\"";
+
+/// The check of a resource's `id` (a string).
+fn check_id(type_idx: TypeIdx, s: &str) -> Result<(), Outcome> {
+    match is_valid_id(s) {
+        true => Ok(()),
+        false => Err(Outcome::Reject(
+            format!(
+                "invalid id {}: an id is 1 to 64 characters from A-Z a-z 0-9 - .",
+                shown(s)
+            ),
+            Some(type_idx),
+            None,
+        )),
+    }
+}
+
+/// `meta.lastUpdated` (a string) in microseconds since the epoch.
+fn check_last_updated(type_idx: TypeIdx, s: &str) -> Result<i64, Outcome> {
+    parse_instant_micros(s).map_err(|e| {
+        Outcome::Reject(
+            format!("\"meta.lastUpdated\" {} is not a FHIR instant: {e}", shown(s)),
+            Some(type_idx),
+            None,
+        )
+    })
+}
+
+/// `Outcome::Ok` with the id and versionId copied into the batch's `strings`.
+fn head_ok(
+    type_idx: TypeIdx,
+    id: &str,
+    version_id: Option<&str>,
+    last_updated: Option<i64>,
+    strings: &mut String,
+) -> Outcome {
     let push = |strings: &mut String, s: &str| {
         let a = strings.len();
         strings.push_str(s);
@@ -433,6 +464,31 @@ pub(crate) fn examine(v: Value<'_, '_>, keep: Option<&[bool]>, strings: &mut Str
         version_id,
         last_updated,
     }
+}
+
+/// [`examine`] of a resource's head given as its string values (`meta.versionId` and
+/// `meta.lastUpdated` only when it has a `meta`): the same checks in the same order, with
+/// the same messages, without a parse. The caller has checked `resourceType` and the JSON
+/// types already.
+pub(crate) fn examine_head(
+    type_idx: TypeIdx,
+    id: Option<&str>,
+    version_id: Option<&str>,
+    last_updated: Option<&str>,
+    strings: &mut String,
+) -> Outcome {
+    let Some(id) = id else {
+        return Outcome::Reject(MISSING_ID.into(), Some(type_idx), None);
+    };
+    if let Err(o) = check_id(type_idx, id) {
+        return o;
+    }
+    let last_updated = match last_updated.map(|s| check_last_updated(type_idx, s)) {
+        Some(Err(o)) => return o,
+        Some(Ok(us)) => Some(us),
+        None => None,
+    };
+    head_ok(type_idx, id, version_id, last_updated, strings)
 }
 
 #[cfg(test)]
