@@ -495,6 +495,64 @@ pub(crate) fn examine_head(
 mod tests {
     use super::*;
 
+    /// What an outcome says, for comparing two of them.
+    fn said(o: Outcome, strings: &str) -> String {
+        match o {
+            Outcome::Ok {
+                type_idx,
+                id,
+                version_id,
+                last_updated,
+            } => format!(
+                "ok {type_idx} {} {:?} {last_updated:?}",
+                &strings[id],
+                version_id.map(|r| &strings[r])
+            ),
+            Outcome::Filtered(t) => format!("filtered {t}"),
+            Outcome::Reject(m, t, _) => format!("reject {t:?} {m}"),
+        }
+    }
+
+    /// Issue 6 item 7: a de-identified resource's head is checked from its values without a
+    /// parse; the outcome must be what `examine` gives for the same head, messages included.
+    #[test]
+    fn issue_6_item_7_examine_head_agrees_with_examine() {
+        let cases: [(Option<&str>, Option<&str>, Option<&str>); 7] = [
+            (Some("a1"), Some("3"), Some("2024-01-02T03:04:05.123+01:00")),
+            (Some("a1"), None, None),
+            (None, Some("3"), None),
+            (Some("bad id!"), None, Some("2024-01-02")),
+            (Some(&"x".repeat(65)), None, None),
+            (Some("a1"), None, Some("2024-01-02")),
+            (Some("a1"), Some(""), Some("2024-13-02T00:00:00Z")),
+        ];
+        let ty = crate::fhir::resource_type_index("Observation").unwrap();
+        for (id, vid, lu) in cases {
+            let mut json = String::from(r#"{"resourceType":"Observation""#);
+            if let Some(id) = id {
+                json.push_str(&format!(",\"id\":{id:?}"));
+            }
+            if vid.is_some() || lu.is_some() {
+                let mut meta = Vec::new();
+                if let Some(v) = vid {
+                    meta.push(format!("\"versionId\":{v:?}"));
+                }
+                if let Some(l) = lu {
+                    meta.push(format!("\"lastUpdated\":{l:?}"));
+                }
+                json.push_str(&format!(",\"meta\":{{{}}}", meta.join(",")));
+            }
+            json.push('}');
+            let mut buf = json.clone().into_bytes();
+            let tape = simd_json::to_tape(&mut buf).unwrap();
+            let mut s1 = String::new();
+            let a = said(examine(tape.as_value(), None, &mut s1), &s1);
+            let mut s2 = String::new();
+            let b = said(examine_head(ty, id, vid, lu, &mut s2), &s2);
+            assert_eq!(a, b, "{json}");
+        }
+    }
+
     fn run(text: &[u8], types: Option<&[TypeIdx]>) -> Batch {
         let mut c = Checker::new(types);
         c.check(Chunk::for_test(text.to_vec(), 10))
