@@ -155,12 +155,24 @@ pub fn redact_date(s: &str, partial: bool, today: Ymd) -> Option<Option<String>>
 /// The reference's offset: `(offset × 131 + byte) mod 101` over the UTF-8 bytes of
 /// `prefix + key`, minus 50 (so −50..=50 days).
 pub fn date_shift_offset(prefix: &str, key: &str) -> i64 {
-    // Below 101 × 131 + 255: u32 arithmetic, the same values.
-    let mut offset: u32 = 0;
-    for b in prefix.bytes().chain(key.bytes()) {
+    let offset = shift_fold(shift_fold(0, prefix.as_bytes()), key.as_bytes());
+    i64::from(offset) - 50
+}
+
+/// `offset = (offset × 131 + byte) mod 101` over `bytes`, four bytes per reduction: with
+/// `P(k) = 131^k mod 101` (30, 92, 33, 81) four steps are
+/// `(offset × P(4) + b0 × P(3) + b1 × P(2) + b2 × P(1) + b3) mod 101`, below
+/// 100 × 81 + 255 × 156 in u32 (one dependent reduction instead of four; issue 6 item 7).
+fn shift_fold(mut offset: u32, bytes: &[u8]) -> u32 {
+    let mut quads = bytes.chunks_exact(4);
+    for q in &mut quads {
+        let [a, b, c, d] = [q[0], q[1], q[2], q[3]].map(u32::from);
+        offset = (offset * 81 + a * 33 + b * 92 + c * 30 + d) % 101;
+    }
+    for &b in quads.remainder() {
         offset = (offset * 131 + u32::from(b)) % 101;
     }
-    i64::from(offset) - 50
+    offset
 }
 
 /// Shifts a date by `offset` days; a time with zone keeps its zone and has its digits zeroed.
@@ -232,17 +244,17 @@ pub struct HashKey {
     id: u64,
 }
 
-/// How many results [`HashKey::cached`] keeps per thread (a power of two).
+/// How many results [`HashKey::reference`] keeps per thread (a power of two).
 const CACHE_SLOTS: usize = 1 << 12;
 
-/// One thread's recent results of [`HashKey::cached`] for the key `owner`: a direct-mapped
+/// One thread's recent results of [`HashKey::reference`] for the key `owner`: a direct-mapped
 /// table (a slot per input hash; a new input takes the slot over), so a lookup is one probe
 /// and memory is fixed, whatever the input (no collision chains to flood).
 #[derive(Default)]
 struct HashCache {
     owner: u64,
-    /// (the input, whether it was hashed as a reference, the result).
-    slots: Vec<(String, bool, String)>,
+    /// (the reference, its result).
+    slots: Vec<(String, String)>,
 }
 
 thread_local! {
@@ -265,29 +277,24 @@ impl HashKey {
         let mut mac = self.mac.clone();
         mac.update(input.as_bytes());
         let bytes = mac.finalize().into_bytes();
-        let mut out = [0u8; 64];
-        for (i, b) in bytes.iter().enumerate() {
-            out[2 * i] = b"0123456789abcdef"[usize::from(b >> 4)];
-            out[2 * i + 1] = b"0123456789abcdef"[usize::from(b & 15)];
+        let mut out = String::with_capacity(64);
+        for b in bytes {
+            out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+            out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
         }
-        // Hex digits are ASCII.
-        String::from_utf8_lossy(&out).into_owned()
+        out
     }
 
-    /// The cryptoHash of `v`: [`HashKey::hex`] of the whole value, or with `reference` of
-    /// its id part ([`transform_reference_id`]). The same references and ids recur across
-    /// the resources of an export (every Observation names its Patient and Encounter), so
-    /// each thread keeps recent results for this key ([`CACHE_SLOTS`]): a repeat costs a
-    /// probe instead of an HMAC (issue 6 item 7).
-    pub fn cached(&self, v: &str, reference: bool) -> String {
-        let compute = || match reference {
-            true => transform_reference_id(v, |s| self.hex(s)),
-            false => self.hex(v),
-        };
-        if v.is_empty() || !reference {
-            // Ids and other values are mostly unique (a resource's id is hashed once, its
-            // references many times): they would only push references out. An empty slot
-            // would match "".
+    /// The cryptoHash of a reference: [`HashKey::hex`] of its id part
+    /// ([`transform_reference_id`]). The same references recur across the resources of an
+    /// export (every Observation names its Patient and Encounter), so each thread keeps
+    /// recent results for this key ([`CACHE_SLOTS`]): a repeat costs a probe instead of an
+    /// HMAC (issue 6 item 7). Other values (ids above all) are mostly unique and are hashed
+    /// with [`HashKey::hex`] directly: they would only push references out.
+    pub fn reference(&self, v: &str) -> String {
+        let compute = || transform_reference_id(v, |s| self.hex(s));
+        if v.is_empty() {
+            // An empty slot would match "".
             return compute();
         }
         HASHED
@@ -300,15 +307,14 @@ impl HashKey {
                 let mut h = crate::util::hash::FastHasher::default();
                 std::hash::Hasher::write(&mut h, v.as_bytes());
                 let slot = &mut c.slots[std::hash::Hasher::finish(&h) as usize & (CACHE_SLOTS - 1)];
-                if slot.1 == reference && slot.0 == v {
-                    return slot.2.clone();
+                if slot.0 == v {
+                    return slot.1.clone();
                 }
                 let out = compute();
                 slot.0.clear();
                 slot.0.push_str(v);
-                slot.1 = reference;
-                slot.2.clear();
-                slot.2.push_str(&out);
+                slot.1.clear();
+                slot.1.push_str(&out);
                 out
             })
             .unwrap_or_else(|_| compute())

@@ -580,8 +580,10 @@ impl Deidentifier {
                 }
             }
             Method::CryptoHash => {
-                let reference = at.name == "reference" && at.parent_ty == Some("Reference");
-                let hashed = self.hash_key.cached(v, reference);
+                let hashed = match at.name == "reference" && at.parent_ty == Some("Reference") {
+                    true => self.hash_key.reference(v),
+                    false => self.hash_key.hex(v),
+                };
                 (Change::Set(hashed), Ops::CRYPTO_HASH)
             }
             Method::Encrypt => {

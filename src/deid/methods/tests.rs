@@ -13,6 +13,36 @@ fn date_shift_offset_matches_the_reference() {
     }
 }
 
+/// Issue 6 item 7: the offset folded four bytes at a time is the byte-wise recurrence, for
+/// every length (remainders 0–3) and for bytes up to 0xff (non-ASCII UTF-8).
+#[test]
+fn issue_6_item_7_shift_fold_is_the_bytewise_recurrence() {
+    let bytewise = |s: &[u8]| {
+        let mut o: u32 = 0;
+        for &b in s {
+            o = (o * 131 + u32::from(b)) % 101;
+        }
+        o
+    };
+    let mut x: u32 = 12345;
+    for len in 0..70 {
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (x >> 16) as u8
+            })
+            .collect();
+        assert_eq!(shift_fold(0, &bytes), bytewise(&bytes), "{bytes:?}");
+        let (a, b) = bytes.split_at(len / 3);
+        assert_eq!(shift_fold(shift_fold(0, a), b), bytewise(&bytes));
+    }
+    assert_eq!(shift_fold(0, &[0xff; 13]), bytewise(&[0xff; 13]));
+    assert_eq!(
+        date_shift_offset("Patient-ü-0123456789", "key"),
+        i64::from(bytewise("Patient-ü-0123456789key".as_bytes())) - 50
+    );
+}
+
 #[test]
 fn shifting_dates_and_date_times() {
     assert_eq!(
