@@ -106,7 +106,7 @@ pub(crate) fn deidentify_one(
 }
 
 /// [`examine`] of a JSON text (parsed in place).
-fn examine_text(text: &mut Vec<u8>, strings: &mut String) -> Outcome {
+fn examine_text(text: &mut [u8], strings: &mut String) -> Outcome {
     match simd_json::to_tape(text) {
         Ok(tape) => examine(tape.as_value(), None, strings),
         Err(e) => Outcome::Reject(format!("{e}"), None, None),

@@ -221,13 +221,52 @@ struct State {
     step: u16,
 }
 
-/// A node being walked: its type, its rule and the partial matches that continue below it.
+/// A node being walked: its type, its rule and the partial matches that continue below it
+/// (`W::states[from..to]`), packed in one u64 so that it travels in a register, as do the
+/// results that carry it (issue 6 item 7: returned through memory, reading it back stalled
+/// on store forwarding). A walk with more than 65,535 partial matches open goes to the tree
+/// engine.
 #[derive(Clone, Copy)]
-struct Node {
-    ty: TypeId,
-    eff: Option<u16>,
-    /// Its partial matches: `W::states[from..to]` (u32s keep a node in two registers).
-    states: (u32, u32),
+#[repr(transparent)]
+struct Node(u64);
+
+impl Node {
+    /// No rule (`eff`): rule indices are below `u16::MAX`.
+    const NO_RULE: u16 = u16::MAX;
+
+    #[inline]
+    fn new(ty: TypeId, eff: Option<u16>, from: usize, to: usize) -> R<Node> {
+        let (Ok(from), Ok(to)) = (u16::try_from(from), u16::try_from(to)) else {
+            return Err(Fb);
+        };
+        let eff = eff.unwrap_or(Self::NO_RULE);
+        Ok(Node(
+            u64::from(ty) | u64::from(eff) << 16 | u64::from(from) << 32 | u64::from(to) << 48,
+        ))
+    }
+
+    #[inline]
+    fn ty(self) -> TypeId {
+        self.0 as u16
+    }
+
+    /// The rule that applies to the node (the first one, by rule order).
+    #[inline]
+    fn eff(self) -> Option<u16> {
+        Some((self.0 >> 16) as u16).filter(|&r| r != Self::NO_RULE)
+    }
+
+    /// Where its partial matches start in `W::states`.
+    #[inline]
+    fn from(self) -> usize {
+        usize::from((self.0 >> 32) as u16)
+    }
+
+    /// Where its partial matches end in `W::states`.
+    #[inline]
+    fn to(self) -> usize {
+        usize::from((self.0 >> 48) as u16)
+    }
 }
 
 /// What a member is, from the model (small enough to travel in registers: the walk asks
@@ -619,13 +658,9 @@ impl<'p: 'a, 'a> W<'p, 'a> {
         // Most members continue no partial match and start no rule: they inherit the
         // parent's rule (what `child_matching` gives then, without its loops).
         if let Some(t) = elem.ty {
-            if parent.states.0 == parent.states.1 && self.plan.by_type[usize::from(t)].is_empty() {
-                let n = self.states.len() as u32;
-                return Ok(Node {
-                    ty: t,
-                    eff: parent.eff,
-                    states: (n, n),
-                });
+            if parent.from() == parent.to() && self.plan.by_type[usize::from(t)].is_empty() {
+                let n = self.states.len();
+                return Node::new(t, parent.eff(), n, n);
             }
         }
         self.child_matching(parent, base, elem, item)
@@ -641,9 +676,9 @@ impl<'p: 'a, 'a> W<'p, 'a> {
         item: Option<Json<'a>>,
     ) -> R<Node> {
         let start = self.states.len();
-        let cap = parent.eff.unwrap_or(u16::MAX);
+        let cap = parent.eff().unwrap_or(u16::MAX);
         let mut own = None;
-        for i in parent.states.0 as usize..parent.states.1 as usize {
+        for i in parent.from()..parent.to() {
             let s = self.states[i];
             if s.rule >= cap {
                 continue;
@@ -652,7 +687,7 @@ impl<'p: 'a, 'a> W<'p, 'a> {
                 Step::Child(n) => {
                     base == n
                         || elem.choice.is_some_and(|g| {
-                            self.model.get(parent.ty).choice_base(g) == Some(n.as_str())
+                            self.model.get(parent.ty()).choice_base(g) == Some(n.as_str())
                         })
                 }
                 Step::Prefix(n) => {
@@ -679,7 +714,7 @@ impl<'p: 'a, 'a> W<'p, 'a> {
                 }
             }
         }
-        let eff = match (parent.eff, own) {
+        let eff = match (parent.eff(), own) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -693,11 +728,7 @@ impl<'p: 'a, 'a> W<'p, 'a> {
             }
             self.states.truncate(k);
         }
-        Ok(Node {
-            ty: elem.ty.unwrap_or(0),
-            eff,
-            states: (start as u32, self.states.len() as u32),
-        })
+        Node::new(elem.ty.unwrap_or(0), eff, start, self.states.len())
     }
 
     /// The model's description of member `base` of an object of type `parent`.
@@ -757,11 +788,7 @@ impl<'p: 'a, 'a> W<'p, 'a> {
                 self.advance(r, 0, Some(v), Some(ty), &mut own)?;
             }
         }
-        let node = Node {
-            ty,
-            eff: own,
-            states: (start as u32, self.states.len() as u32),
-        };
+        let node = Node::new(ty, own, start, self.states.len())?;
         if depth == 0 {
             self.root_id(v, node, rt)?;
         }
@@ -783,16 +810,16 @@ impl<'p: 'a, 'a> W<'p, 'a> {
         }
         let id = v.into_string().ok_or(Fb)?;
         self.off.root_orig = id;
-        let elem = self.elem(node.ty, "id")?;
+        let elem = self.elem(node.ty(), "id")?;
         let mark = self.states.len();
         let n = self.child(node, "id", elem, Some(v))?;
         self.states.truncate(mark);
-        self.off.root_rule = n.eff;
-        let change = match n.eff.filter(|_| !id.is_empty()) {
+        self.off.root_rule = n.eff();
+        let change = match n.eff().filter(|_| !id.is_empty()) {
             None => (Change::Keep, Ops::default()),
             Some(r) => {
                 let at = ValueAt {
-                    ty: self.name(n.ty),
+                    ty: self.name(n.ty()),
                     name: "id",
                     parent_ty: Some(rt),
                 };
@@ -812,7 +839,7 @@ impl<'p: 'a, 'a> W<'p, 'a> {
         Ok(())
     }
 
-    /// Writes the members of `obj` (a node of type `node.ty`) after `{`; `true` when one was
+    /// Writes the members of `obj` (a node of type `node.ty()`) after `{`; `true` when one was
     /// written (a resource always has `resourceType`).
     fn members(
         &mut self,
@@ -824,7 +851,7 @@ impl<'p: 'a, 'a> W<'p, 'a> {
         let seen0 = self.seen.len();
         let mut wrote = resource;
         let mut any = false;
-        let slot = (node.ty == self.plan.attachment && self.want_text).then(|| {
+        let slot = (node.ty() == self.plan.attachment && self.want_text).then(|| {
             self.content_types.push(None);
             self.content_types.len() - 1
         });
@@ -837,7 +864,7 @@ impl<'p: 'a, 'a> W<'p, 'a> {
                 Some(b) => (true, b),
                 None => (false, k),
             };
-            let elem = self.elem(node.ty, base)?;
+            let elem = self.elem(node.ty(), base)?;
             let dup = self.seen[seen0..]
                 .iter()
                 .any(|&(i, c)| i == elem.idx || (c.is_some() && c == elem.choice));
@@ -927,14 +954,8 @@ impl<'p: 'a, 'a> W<'p, 'a> {
             self.path.push((base, None));
             let item = val.filter(|v| !v.is_null());
             let node = self.child(parent, base, elem, item)?;
-            let value = match item {
-                Some(v) => self.value(v, base, node, parent, role, slot)?,
-                None => None,
-            };
-            if let Some(value) = value {
-                self.key(base, *wrote);
-                *wrote = true;
-                self.write_value(value, node.ty, base, parent, slot, role);
+            if let Some(v) = item {
+                self.primitive(v, base, node, parent, role, slot, Some(wrote))?;
             }
             let m2 = self.out.len();
             if !ext.is_null() {
@@ -949,7 +970,7 @@ impl<'p: 'a, 'a> W<'p, 'a> {
                     self.out.truncate(m2);
                 }
             }
-            self.states.truncate(node.states.0 as usize);
+            self.states.truncate(node.from());
             self.path.pop();
             return Ok(self.out.len() > mark);
         }
@@ -976,21 +997,15 @@ impl<'p: 'a, 'a> W<'p, 'a> {
             }
             let wrote_item = if elem.ty.is_none() {
                 let node = self.child(parent, base, elem, Some(item))?;
-                self.states.truncate(node.states.0 as usize);
+                self.states.truncate(node.from());
                 let (_, res) = self.resource(item, base == "contained")?;
                 self.close_resource(res);
                 true
             } else if elem.primitive {
                 let node = self.child(parent, base, elem, Some(item))?;
-                let value = self.value(item, base, node, parent, role, slot)?;
-                self.states.truncate(node.states.0 as usize);
-                match value {
-                    Some(value) => {
-                        self.write_value(value, node.ty, base, parent, slot, role);
-                        true
-                    }
-                    None => false,
-                }
+                let w = self.primitive(item, base, node, parent, role, slot, None)?;
+                self.states.truncate(node.from());
+                w
             } else {
                 let obj = item.as_object().ok_or(Fb)?;
                 let node = self.child(parent, base, elem, Some(item))?;
@@ -1003,7 +1018,7 @@ impl<'p: 'a, 'a> W<'p, 'a> {
                     }
                 }
                 self.out.push(b'}');
-                self.states.truncate(node.states.0 as usize);
+                self.states.truncate(node.from());
                 w
             };
             self.path.pop();
@@ -1045,8 +1060,35 @@ impl<'p: 'a, 'a> W<'p, 'a> {
         self.out.extend_from_slice(b"\":");
     }
 
+    /// Primitive `v` after its rule, written (after its key, when `key` says whether a
+    /// member was written before); `false` when its rule removed it. One call for both, so
+    /// that the value is not returned through memory ([`W::value`], [`W::write_value`]).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn primitive(
+        &mut self,
+        v: Json<'a>,
+        base: &'a str,
+        node: Node,
+        parent: Node,
+        role: Role,
+        slot: Option<usize>,
+        key: Option<&mut bool>,
+    ) -> R<bool> {
+        let Some(value) = self.value(v, base, node, parent, role, slot)? else {
+            return Ok(false);
+        };
+        if let Some(wrote) = key {
+            self.key(base, *wrote);
+            *wrote = true;
+        }
+        self.write_value(value, node.ty(), base, parent, slot, role);
+        Ok(true)
+    }
+
     /// The value of primitive `v` after its rule (`None`: removed), with the side records:
     /// the original reference (free text), the security codes, the content type.
+    #[inline]
     fn value(
         &mut self,
         v: Json<'a>,
@@ -1070,18 +1112,18 @@ impl<'p: 'a, 'a> W<'p, 'a> {
         } else {
             Val::Raw(text)
         };
-        if self.want_text && parent.ty == self.plan.reference && base == "reference" {
+        if self.want_text && parent.ty() == self.plan.reference && base == "reference" {
             self.refs.push(text);
         }
         let root_id = self.res.len() == 1 && role == Role::Resource && base == "id";
-        let (change, ops) = match node.eff.filter(|_| !text.is_empty()) {
+        let (change, ops) = match node.eff().filter(|_| !text.is_empty()) {
             None => (Change::Keep, Ops::default()),
             Some(_) if root_id => self.root_id.take().ok_or(Fb)?,
             Some(r) => {
                 let at = ValueAt {
-                    ty: self.name(node.ty),
+                    ty: self.name(node.ty()),
                     name: base,
-                    parent_ty: Some(self.name(parent.ty)),
+                    parent_ty: Some(self.name(parent.ty())),
                 };
                 let method = self.plan.rules[usize::from(r)].method;
                 let nested = self.res.len() > 1;
@@ -1157,7 +1199,7 @@ impl<'p: 'a, 'a> W<'p, 'a> {
         }
         let kind = if ty == self.plan.xhtml {
             CarrierKind::Narrative
-        } else if parent.ty == self.plan.annotation && base == "text" {
+        } else if parent.ty() == self.plan.annotation && base == "text" {
             CarrierKind::Text
         } else if let (Some(slot), "data") = (slot, base) {
             CarrierKind::Attachment(slot)
