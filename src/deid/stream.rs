@@ -1235,45 +1235,57 @@ impl<'p: 'a, 'a> W<'p, 'a> {
 
     /// The labels for `ops` not yet in `existing`, as `(position, bytes)`.
     fn labels(res: &Res, ops: &[Ops]) -> Option<(usize, Vec<u8>)> {
-        let mut codings = Vec::new();
-        let mut added: Vec<&str> = Vec::new();
+        // Each label's coding as JSON, written once per process.
+        static CODINGS: std::sync::LazyLock<Vec<Vec<u8>>> = std::sync::LazyLock::new(|| {
+            LABELS
+                .iter()
+                .map(|(_, system, code, display)| {
+                    let mut c = b"{".to_vec();
+                    if let Some(s) = system {
+                        c.extend_from_slice(b"\"system\":");
+                        write_str(s, &mut c);
+                        c.push(b',');
+                    }
+                    c.extend_from_slice(b"\"code\":");
+                    write_str(code, &mut c);
+                    c.extend_from_slice(b",\"display\":");
+                    write_str(display, &mut c);
+                    c.push(b'}');
+                    c
+                })
+                .collect()
+        });
+        let (at, pre, post): (usize, &[u8], &[u8]) = match res.meta {
+            None => (res.after_id, b",\"meta\":{\"security\":[", b"]}"),
+            Some(m) if !m.written => (m.mark, b",\"meta\":{\"security\":[", b"]}"),
+            Some(MetaAt {
+                sec_close: Some(p), ..
+            }) => (p, b",", b""),
+            Some(m) => (m.close, b",\"security\":[", b"]"),
+        };
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(pre);
+        let mut added = 0u32;
         for &o in ops {
-            for (flag, system, code, display) in LABELS {
-                if !o.has(flag)
-                    || added.contains(&code)
+            for (i, (flag, _, code, _)) in LABELS.iter().enumerate() {
+                if !o.has(*flag)
+                    || added & (1 << i) != 0
                     || res.existing.iter().any(|e| e.eq_ignore_ascii_case(code))
                 {
                     continue;
                 }
-                added.push(code);
-                if !codings.is_empty() {
-                    codings.push(b',');
+                if added != 0 {
+                    out.push(b',');
                 }
-                codings.push(b'{');
-                if let Some(s) = system {
-                    codings.extend_from_slice(b"\"system\":");
-                    write_str(s, &mut codings);
-                    codings.push(b',');
-                }
-                codings.extend_from_slice(b"\"code\":");
-                write_str(code, &mut codings);
-                codings.extend_from_slice(b",\"display\":");
-                write_str(display, &mut codings);
-                codings.push(b'}');
+                added |= 1 << i;
+                out.extend_from_slice(&CODINGS[i]);
             }
         }
-        if codings.is_empty() {
+        if added == 0 {
             return None;
         }
-        let wrap = |pre: &[u8], post: &[u8]| [pre, &codings, post].concat();
-        Some(match res.meta {
-            None => (res.after_id, wrap(b",\"meta\":{\"security\":[", b"]}")),
-            Some(m) if !m.written => (m.mark, wrap(b",\"meta\":{\"security\":[", b"]}")),
-            Some(MetaAt {
-                sec_close: Some(p), ..
-            }) => (p, wrap(b",", b"")),
-            Some(m) => (m.close, wrap(b",\"security\":[", b"]")),
-        })
+        out.extend_from_slice(post);
+        Some((at, out))
     }
 
     /// A nested resource is done: its labels, and its ops for the enclosing one.
