@@ -411,6 +411,8 @@ pub(crate) struct Streamed {
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Head {
     pub at: [Option<(usize, usize)>; 3],
+    /// The output has a `meta` (versionId and lastUpdated are only read from it).
+    pub meta: bool,
 }
 
 impl Head {
@@ -441,7 +443,7 @@ impl Head {
             head.extend_from_slice(b",\"id\":");
             head.extend_from_slice(&out[s..e]);
         }
-        if self.at[1].is_some() || self.at[2].is_some() {
+        if self.meta {
             head.extend_from_slice(b",\"meta\":{");
             let mut first = true;
             for (i, key) in [(1, &b"\"versionId\":"[..]), (2, &b"\"lastUpdated\":"[..])] {
@@ -1362,6 +1364,7 @@ impl<'p: 'a, 'a> W<'p, 'a> {
                 self.head[1].filter(|_| meta),
                 self.head[2].filter(|_| meta),
             ],
+            meta,
         };
         self.edits.sort_by_key(|e| e.0);
         let extra: usize = self.edits.iter().map(|e| e.2.len()).sum();
