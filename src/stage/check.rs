@@ -436,7 +436,10 @@ fn check_id(type_idx: TypeIdx, s: &str) -> Result<(), Outcome> {
 fn check_last_updated(type_idx: TypeIdx, s: &str) -> Result<i64, Outcome> {
     parse_instant_micros(s).map_err(|e| {
         Outcome::Reject(
-            format!("\"meta.lastUpdated\" {} is not a FHIR instant: {e}", shown(s)),
+            format!(
+                "\"meta.lastUpdated\" {} is not a FHIR instant: {e}",
+                shown(s)
+            ),
             Some(type_idx),
             None,
         )
