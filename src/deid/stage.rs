@@ -71,14 +71,11 @@ pub(crate) fn deidentify_one(
         Some(s) => {
             stats.merge(&s.text.stats);
             let out = scratch.walk.out();
-            match (
-                s.head.strings(out),
-                crate::fhir::resource_type_index(s.resource_type),
-            ) {
-                (Some([id, version_id, last_updated]), Some(type_idx)) => {
-                    examine_head(type_idx, id, version_id, last_updated, batch_strings)
+            match s.head.strings(out) {
+                Some([id, version_id, last_updated]) => {
+                    examine_head(s.type_idx, id, version_id, last_updated, batch_strings)
                 }
-                _ => examine_text(&mut s.head.json(s.resource_type, out), batch_strings),
+                None => examine_text(&mut s.head.json(s.resource_type(), out), batch_strings),
             }
         }
         None => match d.deidentify_with(text, prefix, known) {

@@ -21,6 +21,7 @@ use std::borrow::Cow;
 
 use super::{text, Change, Deidentifier, Method, Ops, Output, Rule, Select, ValueAt, LABELS};
 use crate::fhir::model::{ElemType, Kind, Model, TypeId};
+use crate::fhir::TypeIdx;
 use crate::fhirpath::{Env, Expression, Item, Json};
 use crate::util::json::write_str;
 use simd_json::prelude::*;
@@ -399,11 +400,18 @@ struct W<'p: 'a, 'a> {
 
 /// What [`run_parsed`] reports besides the JSON it wrote.
 pub(crate) struct Streamed {
-    pub resource_type: &'static str,
+    pub type_idx: TypeIdx,
     pub ops: Ops,
     pub text: text::TextOutcome,
     /// Where the output's `id`, `meta.versionId` and `meta.lastUpdated` values are.
     pub head: Head,
+}
+
+impl Streamed {
+    /// The resource's type name.
+    pub fn resource_type(&self) -> &'static str {
+        crate::fhir::resource_type_name(self.type_idx)
+    }
 }
 
 /// The root's `id`, `meta.versionId` and `meta.lastUpdated` values as written (JSON
@@ -486,13 +494,14 @@ pub(crate) fn run(
         &mut bufs,
         &mut json,
     )?;
+    let rt = s.resource_type();
     Some(Output {
         json,
-        resource_type: s.resource_type,
+        resource_type: rt,
         ops: s.ops,
         skipped: None,
         text: s.text,
-        head: Some(s.head.json(s.resource_type, bufs.out())),
+        head: Some(s.head.json(rt, bufs.out())),
     })
 }
 
@@ -762,14 +771,14 @@ impl<'p: 'a, 'a> W<'p, 'a> {
     }
 
     /// Walks a resource object; returns its type and its record (labels not yet added).
-    fn resource(&mut self, v: Json<'a>, contained: bool) -> R<(&'static str, Res)> {
+    fn resource(&mut self, v: Json<'a>, contained: bool) -> R<(TypeIdx, Res)> {
         let obj = v.as_object().ok_or(Fb)?;
-        let rt = obj
+        let type_idx = obj
             .get("resourceType")
             .and_then(|t| t.into_string())
             .and_then(crate::fhir::resource_type_index)
-            .map(crate::fhir::resource_type_name)
             .ok_or(Fb)?;
+        let rt = crate::fhir::resource_type_name(type_idx);
         let ty = self.model.type_id(rt).ok_or(Fb)?;
         let depth = self.res.len();
         self.out.extend_from_slice(b"{\"resourceType\":");
@@ -798,7 +807,7 @@ impl<'p: 'a, 'a> W<'p, 'a> {
         self.states.truncate(start);
         self.out.push(b'}');
         let res = self.res.pop().ok_or(Fb)?;
-        Ok((rt, res))
+        Ok((type_idx, res))
     }
 
     /// The root's id and what its rule does to it, before the walk: a date of the root is
@@ -1306,11 +1315,12 @@ impl<'p: 'a, 'a> W<'p, 'a> {
     /// `dest` (only when all of it succeeded).
     fn finish(
         &mut self,
-        rt: &'static str,
+        type_idx: TypeIdx,
         res: Res,
         known: Option<&text::KnownIndex>,
         dest: &mut Vec<u8>,
     ) -> R<Streamed> {
+        let rt = crate::fhir::resource_type_name(type_idx);
         let mut ops = res.ops;
         let mut text_out = text::TextOutcome::default();
         let mut label = Ops::default();
@@ -1377,7 +1387,7 @@ impl<'p: 'a, 'a> W<'p, 'a> {
         }
         dest.extend_from_slice(&self.out[at..]);
         Ok(Streamed {
-            resource_type: rt,
+            type_idx,
             ops,
             text: text_out,
             head,
