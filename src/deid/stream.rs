@@ -50,8 +50,11 @@ enum Step {
 #[derive(Debug)]
 pub(crate) struct Plan {
     rules: Vec<PlanRule>,
-    /// Rules anchored at the resource, by index.
-    root: Vec<u16>,
+    /// Rules anchored at the resource that apply to it, by the resource's TypeId, in rule
+    /// order (a resource visits only its own, not every resource type's).
+    root: Vec<Vec<u16>>,
+    /// The model's TypeId of each resource type, by [`TypeIdx`].
+    resource_ids: Vec<TypeId>,
     /// Rules anchored at `nodesByType(T)`, by the TypeId of `T`.
     by_type: Vec<Vec<u16>>,
     xhtml: TypeId,
@@ -108,9 +111,14 @@ impl Plan {
     pub(crate) fn compile(rules: &[Rule]) -> Option<Plan> {
         let model = Model::r4();
         let ty = |n: &str| model.type_id(n);
+        let resource_ids = crate::fhir::RESOURCE_TYPES
+            .iter()
+            .map(|n| ty(n))
+            .collect::<Option<Vec<_>>>()?;
         let mut plan = Plan {
             rules: Vec::new(),
-            root: Vec::new(),
+            root: vec![Vec::new(); model.types.len()],
+            resource_ids,
             by_type: vec![Vec::new(); model.types.len()],
             xhtml: ty("xhtml")?,
             annotation: ty("Annotation")?,
@@ -198,7 +206,14 @@ impl Plan {
             };
             let idx = u16::try_from(plan.rules.len()).ok()?;
             match anchor {
-                None => plan.root.push(idx),
+                None => {
+                    for (t, def) in model.types.iter().enumerate() {
+                        if def.kind == Kind::Resource && applies.is_none_or(|a| usize::from(a) == t)
+                        {
+                            plan.root[t].push(idx);
+                        }
+                    }
+                }
                 Some(t) => plan.by_type[usize::from(t)].push(idx),
             }
             plan.rules.push(PlanRule {
@@ -779,7 +794,11 @@ impl<'p: 'a, 'a> W<'p, 'a> {
             .and_then(crate::fhir::resource_type_index)
             .ok_or(Fb)?;
         let rt = crate::fhir::resource_type_name(type_idx);
-        let ty = self.model.type_id(rt).ok_or(Fb)?;
+        let ty = *self
+            .plan
+            .resource_ids
+            .get(usize::from(type_idx))
+            .ok_or(Fb)?;
         let depth = self.res.len();
         self.out.extend_from_slice(b"{\"resourceType\":");
         write_str(rt, &mut self.out);
@@ -794,10 +813,8 @@ impl<'p: 'a, 'a> W<'p, 'a> {
         let start = self.states.len();
         let mut own = None;
         let plan = self.plan;
-        for &r in &plan.root {
-            if self.applies(r) {
-                self.advance(r, 0, Some(v), Some(ty), &mut own)?;
-            }
+        for &r in &plan.root[usize::from(ty)] {
+            self.advance(r, 0, Some(v), Some(ty), &mut own)?;
         }
         let node = Node::new(ty, own, start, self.states.len())?;
         if depth == 0 {
