@@ -289,12 +289,14 @@ impl HashKey {
         let mut mac = self.mac.clone();
         mac.update(input.as_bytes());
         let bytes = mac.finalize().into_bytes();
-        let mut out = String::with_capacity(64);
-        for b in bytes {
-            out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-            out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut buf = [0u8; 64];
+        for (pair, b) in buf.chunks_exact_mut(2).zip(bytes) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 15)];
         }
-        out
+        // ASCII by construction: the check cannot fail.
+        std::str::from_utf8(&buf).unwrap_or_default().to_string()
     }
 
     /// The cryptoHash of a reference: [`HashKey::hex`] of its id part

@@ -1,8 +1,6 @@
 //! [`KnownPhi`]: the PHI of one record taken from its structured data, so the recognizer
 //! can find it in that record's free text whatever the wording.
 
-use std::collections::HashSet;
-
 use super::PhiType;
 
 /// Names, addresses, cities and identifiers of one patient's record (the patient, their
@@ -12,7 +10,7 @@ use super::PhiType;
 #[derive(Clone, Debug, Default)]
 pub struct KnownPhi {
     /// Single name words (given, family, middle), as written.
-    pub(crate) name_words: HashSet<String>,
+    pub(crate) name_words: crate::util::hash::FastSet<String>,
     /// Literal strings of a category searched as whole words: street lines, cities,
     /// identifiers, phone numbers, e-mail addresses.
     pub(crate) literals: Vec<(String, PhiType)>,

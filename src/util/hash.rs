@@ -1,9 +1,11 @@
 //! A fast, non-cryptographic hasher for maps whose keys are not chosen by an attacker who
-//! could profit from collisions: names of the R4 model, FHIR type names, tape addresses.
+//! could profit from collisions: names of the R4 model, FHIR type names, tape addresses, and
+//! the name words the recognizer takes from the run's own person resources (colliding names
+//! there could only slow the owner's own run, never change a result).
 //! SipHash (std's default) cost a measurable share of the de-identification stage (issue 6
 //! item 7); this is the multiply-rotate mix of rustc's FxHasher, over 8-byte words.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// The hasher (see the module docs).
@@ -55,6 +57,9 @@ impl Hasher for FastHasher {
 
 /// A `HashMap` with [`FastHasher`].
 pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+
+/// A `HashSet` with [`FastHasher`].
+pub type FastSet<K> = HashSet<K, BuildHasherDefault<FastHasher>>;
 
 #[cfg(test)]
 mod tests {
