@@ -216,7 +216,7 @@ pub fn shift_date(s: &str, offset: i64, today: Ymd) -> Option<String> {
                 .bytes()
                 .map(|b| if b.is_ascii_digit() { b'0' } else { b }),
         );
-        out.extend_from_slice(t[zone_at..].as_bytes());
+        out.extend_from_slice(&t.as_bytes()[zone_at..]);
     }
     String::from_utf8(out).ok()
 }

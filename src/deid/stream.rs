@@ -65,6 +65,8 @@ pub(crate) struct Plan {
     extension: TypeId,
     /// Every type's elements described for the walk, by TypeId and position.
     elems: Vec<Box<[Elem]>>,
+    /// Unique per compiled plan (what an [`Automaton`] is bound to).
+    id: u64,
 }
 
 const KEYWORDS: [&str; 13] = [
@@ -115,7 +117,9 @@ impl Plan {
             .iter()
             .map(|n| ty(n))
             .collect::<Option<Vec<_>>>()?;
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let mut plan = Plan {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             rules: Vec::new(),
             root: vec![Vec::new(); model.types.len()],
             resource_ids,
@@ -237,11 +241,10 @@ struct State {
     step: u16,
 }
 
-/// A node being walked: its type, its rule and the partial matches that continue below it
-/// (`W::states[from..to]`), packed in one u64 so that it travels in a register, as do the
-/// results that carry it (issue 6 item 7: returned through memory, reading it back stalled
-/// on store forwarding). A walk with more than 65,535 partial matches open goes to the tree
-/// engine.
+/// A node being walked: its type, its rule, and the set of partial matches that continue
+/// below it ([`Automaton`] set id, and whether that set is empty), packed in one u64 so that
+/// it travels in a register, as do the results that carry it (issue 6 item 7: returned
+/// through memory, reading it back stalled on store forwarding).
 #[derive(Clone, Copy)]
 #[repr(transparent)]
 struct Node(u64);
@@ -251,14 +254,9 @@ impl Node {
     const NO_RULE: u16 = u16::MAX;
 
     #[inline]
-    fn new(ty: TypeId, eff: Option<u16>, from: usize, to: usize) -> R<Node> {
-        let (Ok(from), Ok(to)) = (u16::try_from(from), u16::try_from(to)) else {
-            return Err(Fb);
-        };
+    fn new(ty: TypeId, eff: Option<u16>, set: u16, empty: bool) -> Node {
         let eff = eff.unwrap_or(Self::NO_RULE);
-        Ok(Node(
-            u64::from(ty) | u64::from(eff) << 16 | u64::from(from) << 32 | u64::from(to) << 48,
-        ))
+        Node(u64::from(ty) | u64::from(eff) << 16 | u64::from(set) << 32 | u64::from(empty) << 48)
     }
 
     #[inline]
@@ -272,16 +270,80 @@ impl Node {
         Some((self.0 >> 16) as u16).filter(|&r| r != Self::NO_RULE)
     }
 
-    /// Where its partial matches start in `W::states`.
+    /// Its set of partial matches ([`Automaton::sets`]).
     #[inline]
-    fn from(self) -> usize {
-        usize::from((self.0 >> 32) as u16)
+    fn set(self) -> u16 {
+        (self.0 >> 32) as u16
     }
 
-    /// Where its partial matches end in `W::states`.
+    /// No partial match continues below it.
     #[inline]
-    fn to(self) -> usize {
-        usize::from((self.0 >> 48) as u16)
+    fn no_partial(self) -> bool {
+        self.0 >> 48 & 1 == 1
+    }
+
+    /// The key of its member at position `idx` in [`Automaton::next`]: everything the
+    /// member's node depends on, except the item itself (only `where` filters read it).
+    #[inline]
+    fn key(self, idx: u16) -> u64 {
+        self.0 & 0xFFFF_FFFF_FFFF | u64::from(idx) << 48
+    }
+}
+
+/// The rule matching as a lazily built automaton (issue 6 item 7): each distinct set of
+/// partial matches met in a resource type is interned once, and the node of a member is
+/// computed once per (set, rule, type, member position) and then looked up. A member whose
+/// node depended on a `where` filter is computed every time (the filter reads the item).
+/// A worker keeps it from one resource to the next ([`Buffers`]); it is bound to one
+/// [`Plan`].
+#[derive(Default)]
+pub(crate) struct Automaton {
+    /// The plan it was built for ([`Plan::id`]; 0 before the first use).
+    plan: u64,
+    /// The states of every interned set, one set after another.
+    pool: Vec<State>,
+    /// Set id → its range in `pool`.
+    sets: Vec<(u32, u32)>,
+    /// (resource type, states) → set id.
+    index: crate::util::hash::FastMap<Box<[u32]>, u16>,
+    /// [`Node::key`] → the member's node without its type (its rule, set and emptiness).
+    next: crate::util::hash::FastMap<u64, u64>,
+    /// Resource type → its root node without its type.
+    roots: crate::util::hash::FastMap<TypeId, u64>,
+    /// Scratch for a set's key.
+    key: Vec<u32>,
+}
+
+impl Automaton {
+    /// The id of the set `states` of resource type `res`; `Err` past 65,535 sets (the tree
+    /// engine takes over).
+    fn intern(&mut self, res: TypeId, states: &[State]) -> R<(u16, bool)> {
+        self.key.clear();
+        self.key.push(u32::from(res));
+        self.key.extend(
+            states
+                .iter()
+                .map(|s| u32::from(s.rule) << 16 | u32::from(s.step)),
+        );
+        if let Some(&id) = self.index.get(&self.key[..]) {
+            return Ok((id, states.is_empty()));
+        }
+        let id = u16::try_from(self.sets.len()).map_err(|_| Fb)?;
+        let start = self.pool.len() as u32;
+        self.pool.extend_from_slice(states);
+        self.sets.push((start, self.pool.len() as u32));
+        self.index.insert(self.key.clone().into_boxed_slice(), id);
+        Ok((id, states.is_empty()))
+    }
+
+    /// Forgets everything when `plan` is not the plan it was built for.
+    fn bind(&mut self, plan: &Plan) {
+        if self.plan != plan.id {
+            *self = Automaton {
+                plan: plan.id,
+                ..Automaton::default()
+            };
+        }
     }
 }
 
@@ -395,6 +457,9 @@ struct W<'p: 'a, 'a> {
     edits: Vec<(usize, usize, Vec<u8>)>,
     /// The texts of the numbers (the tape keeps only their values), in document order.
     numbers: crate::fhirpath::NumberScan<'a>,
+    /// The rule automaton (the sets of partial matches and the members' nodes).
+    dfa: Automaton,
+    /// Scratch: the partial matches of the node being computed.
     states: Vec<State>,
     /// The members of the objects being walked, by element position and choice group.
     seen: Vec<(u16, Option<u8>)>,
@@ -556,6 +621,7 @@ pub(crate) fn run_parsed<'a>(
             Some(ix) => crate::fhirpath::NumberScan::with_structurals(text, ix),
             None => crate::fhirpath::NumberScan::new(text),
         },
+        dfa: std::mem::take(&mut bufs.dfa),
         states: take(&mut bufs.states),
         seen: take(&mut bufs.seen),
         path: relife(take(&mut bufs.path)),
@@ -576,10 +642,12 @@ pub(crate) fn run_parsed<'a>(
         root_id: None,
         head: [None; 3],
     };
+    w.dfa.bind(plan);
     let walked = w.resource(root, false);
     let result = walked.and_then(|(rt, res)| w.finish(rt, res, known, dest));
     bufs.out = std::mem::take(&mut w.out);
     bufs.edits = take(&mut w.edits);
+    bufs.dfa = std::mem::take(&mut w.dfa);
     bufs.states = take(&mut w.states);
     bufs.seen = take(&mut w.seen);
     bufs.path = relife(take(&mut w.path));
@@ -595,6 +663,7 @@ pub(crate) fn run_parsed<'a>(
 pub(crate) struct Buffers {
     out: Vec<u8>,
     edits: Vec<(usize, usize, Vec<u8>)>,
+    dfa: Automaton,
     states: Vec<State>,
     seen: Vec<(u16, Option<u8>)>,
     res: Vec<Res>,
@@ -639,7 +708,8 @@ impl<'p: 'a, 'a> W<'p, 'a> {
     }
 
     /// Continues rule `rule` at step `step` on the node `item` (of type `ty`): its `where`
-    /// filters, then either a complete match (`own`) or a partial one (a new state).
+    /// filters (`dynamic` set when there is one), then either a complete match (`own`) or a
+    /// partial one (a new state).
     fn advance(
         &mut self,
         rule: u16,
@@ -647,10 +717,12 @@ impl<'p: 'a, 'a> W<'p, 'a> {
         item: Option<Json<'a>>,
         ty: Option<TypeId>,
         own: &mut Option<u16>,
+        dynamic: &mut bool,
     ) -> R<()> {
         let plan = self.plan;
         let steps = &plan.rules[usize::from(rule)].steps;
         while let Some(Step::Where(e)) = steps.get(step) {
+            *dynamic = true;
             let (Some(item), Some(ty)) = (item.filter(|i| i.is_object()), ty) else {
                 return Err(Fb);
             };
@@ -681,19 +753,22 @@ impl<'p: 'a, 'a> W<'p, 'a> {
     /// The node of member `base` (described by `elem`) of `parent`, item `item`.
     #[inline]
     fn child(&mut self, parent: Node, base: &str, elem: Elem, item: Option<Json<'a>>) -> R<Node> {
+        let ty = elem.ty.unwrap_or(0);
         // Most members continue no partial match and start no rule: they inherit the
-        // parent's rule (what `child_matching` gives then, without its loops).
+        // parent's rule and (empty) set, what `child_matching` gives then.
         if let Some(t) = elem.ty {
-            if parent.from() == parent.to() && self.plan.by_type[usize::from(t)].is_empty() {
-                let n = self.states.len();
-                return Node::new(t, parent.eff(), n, n);
+            if parent.no_partial() && self.plan.by_type[usize::from(t)].is_empty() {
+                return Ok(Node(parent.0 & !0xFFFF | u64::from(t)));
             }
         }
-        self.child_matching(parent, base, elem, item)
+        match self.dfa.next.get(&parent.key(elem.idx)) {
+            Some(&n) => Ok(Node(n | u64::from(ty))),
+            None => self.child_matching(parent, base, elem, item),
+        }
     }
 
     /// [`W::child`] with the rules: the parent's partial matches and those anchored at the
-    /// member's type.
+    /// member's type; remembered in the automaton unless a `where` filter was involved.
     fn child_matching(
         &mut self,
         parent: Node,
@@ -701,11 +776,13 @@ impl<'p: 'a, 'a> W<'p, 'a> {
         elem: Elem,
         item: Option<Json<'a>>,
     ) -> R<Node> {
-        let start = self.states.len();
+        self.states.clear();
         let cap = parent.eff().unwrap_or(u16::MAX);
         let mut own = None;
-        for i in parent.from()..parent.to() {
-            let s = self.states[i];
+        let mut dynamic = false;
+        let (from, to) = self.dfa.sets[usize::from(parent.set())];
+        for i in from as usize..to as usize {
+            let s = self.dfa.pool[i];
             if s.rule >= cap {
                 continue;
             }
@@ -729,14 +806,21 @@ impl<'p: 'a, 'a> W<'p, 'a> {
                     // A rule of the enclosing resource reaching into a nested one.
                     return Err(Fb);
                 }
-                self.advance(s.rule, usize::from(s.step) + 1, item, elem.ty, &mut own)?;
+                self.advance(
+                    s.rule,
+                    usize::from(s.step) + 1,
+                    item,
+                    elem.ty,
+                    &mut own,
+                    &mut dynamic,
+                )?;
             }
         }
         if let Some(t) = elem.ty {
             let plan = self.plan;
             for &r in &plan.by_type[usize::from(t)] {
                 if r < cap && self.applies(r) {
-                    self.advance(r, 0, item, Some(t), &mut own)?;
+                    self.advance(r, 0, item, Some(t), &mut own, &mut dynamic)?;
                 }
             }
         }
@@ -745,8 +829,8 @@ impl<'p: 'a, 'a> W<'p, 'a> {
             (a, b) => a.or(b),
         };
         if let Some(e) = eff {
-            let mut k = start;
-            for i in start..self.states.len() {
+            let mut k = 0;
+            for i in 0..self.states.len() {
                 if self.states[i].rule < e {
                     self.states[k] = self.states[i];
                     k += 1;
@@ -754,7 +838,13 @@ impl<'p: 'a, 'a> W<'p, 'a> {
             }
             self.states.truncate(k);
         }
-        Node::new(elem.ty.unwrap_or(0), eff, start, self.states.len())
+        let res = self.res.last().map_or(0, |r| r.ty);
+        let (set, empty) = self.dfa.intern(res, &self.states)?;
+        let node = Node::new(elem.ty.unwrap_or(0), eff, set, empty);
+        if !dynamic {
+            self.dfa.next.insert(parent.key(elem.idx), node.0 & !0xFFFF);
+        }
+        Ok(node)
     }
 
     /// The model's description of member `base` of an object of type `parent`.
@@ -810,18 +900,28 @@ impl<'p: 'a, 'a> W<'p, 'a> {
             after_id: self.out.len(),
             meta: None,
         });
-        let start = self.states.len();
-        let mut own = None;
-        let plan = self.plan;
-        for &r in &plan.root[usize::from(ty)] {
-            self.advance(r, 0, Some(v), Some(ty), &mut own)?;
-        }
-        let node = Node::new(ty, own, start, self.states.len())?;
+        let node = match self.dfa.roots.get(&ty) {
+            Some(&n) => Node(n | u64::from(ty)),
+            None => {
+                self.states.clear();
+                let mut own = None;
+                let mut dynamic = false;
+                let plan = self.plan;
+                for &r in &plan.root[usize::from(ty)] {
+                    self.advance(r, 0, Some(v), Some(ty), &mut own, &mut dynamic)?;
+                }
+                let (set, empty) = self.dfa.intern(ty, &self.states)?;
+                let node = Node::new(ty, own, set, empty);
+                if !dynamic {
+                    self.dfa.roots.insert(ty, node.0 & !0xFFFF);
+                }
+                node
+            }
+        };
         if depth == 0 {
             self.root_id(v, node, rt)?;
         }
         self.members(obj, node, Role::Resource, true)?;
-        self.states.truncate(start);
         self.out.push(b'}');
         let res = self.res.pop().ok_or(Fb)?;
         Ok((type_idx, res))
@@ -839,9 +939,7 @@ impl<'p: 'a, 'a> W<'p, 'a> {
         let id = v.into_string().ok_or(Fb)?;
         self.off.root_orig = id;
         let elem = self.elem(node.ty(), "id")?;
-        let mark = self.states.len();
         let n = self.child(node, "id", elem, Some(v))?;
-        self.states.truncate(mark);
         self.off.root_rule = n.eff();
         let change = match n.eff().filter(|_| !id.is_empty()) {
             None => (Change::Keep, Ops::default()),
@@ -998,7 +1096,6 @@ impl<'p: 'a, 'a> W<'p, 'a> {
                     self.out.truncate(m2);
                 }
             }
-            self.states.truncate(node.from());
             self.path.pop();
             return Ok(self.out.len() > mark);
         }
@@ -1024,16 +1121,14 @@ impl<'p: 'a, 'a> W<'p, 'a> {
                 self.out.push(b',');
             }
             let wrote_item = if elem.ty.is_none() {
-                let node = self.child(parent, base, elem, Some(item))?;
-                self.states.truncate(node.from());
+                // Only for its check: no rule of this resource may reach into the nested one.
+                self.child(parent, base, elem, Some(item))?;
                 let (_, res) = self.resource(item, base == "contained")?;
                 self.close_resource(res);
                 true
             } else if elem.primitive {
                 let node = self.child(parent, base, elem, Some(item))?;
-                let w = self.primitive(item, base, node, parent, role, slot, None)?;
-                self.states.truncate(node.from());
-                w
+                self.primitive(item, base, node, parent, role, slot, None)?
             } else {
                 let obj = item.as_object().ok_or(Fb)?;
                 let node = self.child(parent, base, elem, Some(item))?;
@@ -1046,7 +1141,6 @@ impl<'p: 'a, 'a> W<'p, 'a> {
                     }
                 }
                 self.out.push(b'}');
-                self.states.truncate(node.from());
                 w
             };
             self.path.pop();
