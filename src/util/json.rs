@@ -16,13 +16,16 @@ pub fn escape_into(out: &mut Vec<u8>, s: &str) {
     out.reserve(b.len());
     let mut start = 0;
     let mut i = 0;
+    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or([0; 8]));
     while i < b.len() {
         if i + 8 <= b.len() {
-            let w = u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
-            if special(w) == 0 {
+            if special(word(i)) == 0 {
                 i += 8;
                 continue;
             }
+        } else if b.len() >= 8 && special(word(b.len() - 8)) == 0 {
+            // The tail, read as the last eight bytes (overlapping what was checked): clean.
+            break;
         }
         let end = (i + 8).min(b.len());
         for (j, &c) in b.iter().enumerate().take(end).skip(i) {
@@ -78,6 +81,17 @@ mod tests {
         for c in 0u8..0x20 {
             for pad in 0..9 {
                 cases.push(format!("{}{}{}", "a".repeat(pad), c as char, "bcdefghijk"));
+            }
+        }
+        // A quote or a newline at every position of strings of 1 to 23 bytes, so that the
+        // last, overlapping word of the scan meets it too.
+        for len in 1..24 {
+            for at in 0..len {
+                for c in ['"', '\n'] {
+                    let mut s: String = "x".repeat(len);
+                    s.replace_range(at..at + 1, &c.to_string());
+                    cases.push(s);
+                }
             }
         }
         for s in &cases {
