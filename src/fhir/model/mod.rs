@@ -258,22 +258,27 @@ const EMPTY_SLOT: Slot = Slot {
     pos: u16::MAX,
 };
 
-/// The first and last 8 bytes of `s` (zero-padded when shorter; `tail` is 0 below 8 bytes).
+/// The first and last 8 bytes of `s`. Below 8 bytes, `tail` is 0 and `head` holds every
+/// byte, read in at most two loads (with the length, which the slots compare too, it tells
+/// such names apart exactly): the first and last 4 bytes from 4 bytes up, else the first,
+/// middle and last byte.
 #[inline]
 fn head_tail(s: &[u8]) -> (u64, u64) {
     let n = s.len();
-    if n >= 8 {
-        let mut a = [0u8; 8];
-        let mut b = [0u8; 8];
-        a.copy_from_slice(&s[..8]);
-        b.copy_from_slice(&s[n - 8..]);
-        (u64::from_le_bytes(a), u64::from_le_bytes(b))
-    } else {
-        let mut head = 0u64;
-        for (i, &c) in s.iter().enumerate() {
-            head |= u64::from(c) << (8 * i);
-        }
-        (head, 0)
+    let word = |at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap_or([0; 8]));
+    let half = |at: usize| {
+        u64::from(u32::from_le_bytes(
+            s[at..at + 4].try_into().unwrap_or([0; 4]),
+        ))
+    };
+    match n {
+        8.. => (word(0), word(n - 8)),
+        4..=7 => (half(0) | half(n - 4) << 32, 0),
+        1..=3 => (
+            u64::from(s[0]) | u64::from(s[n / 2]) << 8 | u64::from(s[n - 1]) << 16,
+            0,
+        ),
+        0 => (0, 0),
     }
 }
 

@@ -154,3 +154,29 @@ fn regenerate_r4_model() {
     let fresh = generate::generate(&root.join("fhir-r4")).expect("generate");
     std::fs::write(committed_path(), fresh).expect("write r4.model");
 }
+
+#[test]
+fn issue_6_item_7_name_index_tells_short_names_apart() {
+    // Every string of 0 to 9 letters over "ab" (short names are packed in at most two
+    // loads): half of them indexed, each found at its position, none of the others found.
+    let mut all = vec![String::new()];
+    for len in 1..=9 {
+        for i in 0..(1u32 << len) {
+            all.push(
+                (0..len)
+                    .map(|b| if i >> b & 1 == 1 { 'b' } else { 'a' })
+                    .collect(),
+            );
+        }
+    }
+    let (indexed, others): (Vec<_>, Vec<_>) =
+        all.iter().enumerate().partition(|(i, _)| i % 2 == 0);
+    let names: Vec<&str> = indexed.iter().map(|(_, s)| s.as_str()).collect();
+    let index = NameIndex::new(names.iter().copied());
+    for (pos, name) in names.iter().enumerate() {
+        assert_eq!(index.find(name, |i| names[i]), Some(pos), "{name:?}");
+    }
+    for (_, name) in others {
+        assert_eq!(index.find(name, |i| names[i]), None, "{name:?}");
+    }
+}
