@@ -209,14 +209,18 @@ pub fn shift_date(s: &str, offset: i64, today: Ymd) -> Option<String> {
     if let Some(t) = p.time {
         // Zero the digits of hh:mm:ss(.fff), keep the zone. ASCII digits are never part of
         // a multi-byte character, so replacing them keeps the text UTF-8.
-        let zone_at = t[1..].find(['Z', '+', '-']).map_or(t.len(), |i| i + 1);
-        out.push(b'T');
-        out.extend(
-            t[1..zone_at]
-                .bytes()
-                .map(|b| if b.is_ascii_digit() { b'0' } else { b }),
-        );
-        out.extend_from_slice(&t.as_bytes()[zone_at..]);
+        let tb = t.as_bytes();
+        let zone_at = tb[1..]
+            .iter()
+            .position(|b| matches!(b, b'Z' | b'+' | b'-'))
+            .map_or(tb.len(), |i| i + 1);
+        let at = out.len();
+        out.extend_from_slice(tb);
+        for b in &mut out[at + 1..at + zone_at] {
+            if b.is_ascii_digit() {
+                *b = b'0';
+            }
+        }
     }
     String::from_utf8(out).ok()
 }
