@@ -200,6 +200,18 @@ fn age_after(b: &[u8], e: usize) -> bool {
         " y.o.",
         "-yo",
     ];
+    // Every phrase starts with '-' or ' ' and then y, m, w or d, or with "yo": most numbers
+    // are followed by neither.
+    let plausible = match b.get(e) {
+        Some(b'-' | b' ') => b
+            .get(e + 1)
+            .is_some_and(|c| matches!(c.to_ascii_lowercase(), b'y' | b'm' | b'w' | b'd')),
+        Some(b'y' | b'Y') => true,
+        _ => false,
+    };
+    if !plausible {
+        return false;
+    }
     if PHRASES.iter().any(|p| lower_starts(b, e, p)) {
         return true;
     }
@@ -883,6 +895,50 @@ fn resolve(cands: &mut [(Span, u8)], b: &[u8]) -> Vec<Span> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issue_6_item_7_age_phrases_survive_the_first_byte_filter() {
+        for p in [
+            "-year-old",
+            "-year old",
+            " year old",
+            " years old",
+            " year-old",
+            " yr old",
+            "-month-old",
+            " month old",
+            " months old",
+            "-week-old",
+            "-day-old",
+            " y/o",
+            " y.o.",
+            "-yo",
+            " yo",
+            "yo",
+            " mo",
+            " yrs old",
+            "-Year-Old",
+            " YO",
+        ] {
+            let t = format!("54{p} patient");
+            assert!(age_after(t.as_bytes(), 2), "{t:?}");
+        }
+        for t in [
+            "54 mg",
+            "54-A",
+            "54 kg",
+            "54",
+            "54 yr",
+            "54 yrs later",
+            "54 young",
+            "54 months",
+            "54,",
+            "54 ",
+            "54yrs",
+        ] {
+            assert!(!age_after(t.as_bytes(), 2), "{t:?}");
+        }
+    }
 
     fn found(text: &str, known: &KnownPhi) -> Vec<(String, &'static str)> {
         Recognizer::new()

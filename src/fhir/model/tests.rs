@@ -169,8 +169,7 @@ fn issue_6_item_7_name_index_tells_short_names_apart() {
             );
         }
     }
-    let (indexed, others): (Vec<_>, Vec<_>) =
-        all.iter().enumerate().partition(|(i, _)| i % 2 == 0);
+    let (indexed, others): (Vec<_>, Vec<_>) = all.iter().enumerate().partition(|(i, _)| i % 2 == 0);
     let names: Vec<&str> = indexed.iter().map(|(_, s)| s.as_str()).collect();
     let index = NameIndex::new(names.iter().copied());
     for (pos, name) in names.iter().enumerate() {
