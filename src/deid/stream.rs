@@ -1030,6 +1030,7 @@ impl<'p: 'a, 'a> W<'p, 'a> {
 
     /// Writes `"base":` (after a comma when `wrote`). `base` is the name of a model
     /// element, an ASCII identifier, so it needs no escaping.
+    #[inline]
     fn key(&mut self, base: &str, wrote: bool) {
         if wrote {
             self.out.push(b',');
