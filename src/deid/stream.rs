@@ -848,7 +848,7 @@ impl<'p: 'a, 'a> W<'p, 'a> {
     }
 
     /// The model's description of member `base` of an object of type `parent`.
-    #[inline]
+    #[inline(always)]
     fn elem(&self, parent: TypeId, base: &str) -> R<Elem> {
         let def = self.model.get(parent);
         if let Kind::Primitive(_) = def.kind {
