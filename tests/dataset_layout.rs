@@ -493,3 +493,87 @@ fn issue4_partition_settings_are_checked() {
         String::from_utf8_lossy(&o.stdout)
     );
 }
+
+/// Issue 6 item 7: a type's files are closed as soon as the run has passed the last input
+/// file named for it, while later files are still worked on. A file whose name did not tell
+/// its content (an Observation in `Patient.ndjson`) still loses nothing: its records of the
+/// closed type go to a second file, in Parquet and NDJSON alike, and the manifest, the report
+/// and the files agree.
+#[test]
+fn issue_6_item_7_types_closed_early_take_late_records_in_a_new_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let obs = |i: usize| {
+        format!(
+            r#"{{"resourceType":"Observation","id":"o{i}","status":"final","code":{{"text":"x"}}}}"#
+        )
+    };
+    let pat = |i: usize| format!(r#"{{"resourceType":"Patient","id":"p{i}"}}"#);
+    std::fs::write(
+        input.join("Observation.ndjson"),
+        format!("{}\n{}\n{}\n", obs(1), obs(2), obs(3)),
+    )
+    .unwrap();
+    std::fs::write(
+        input.join("Patient.ndjson"),
+        format!("{}\n{}\n{}\n", pat(1), obs(4), pat(2)),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let p = layout_pipeline(
+        dir.path(),
+        &input,
+        &out,
+        "",
+        &format!(
+            "[sinks.clean]\nkind = \"ndjson\"\npath = \"{}/ndjson\"\n",
+            out.display()
+        ),
+    );
+    let (code, report, stderr) = run_pipeline(&p, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let root = out.join("parquet");
+    assert_eq!(
+        walk(&root),
+        [
+            "Observation/part-00000.parquet",
+            "Observation/part-00001.parquet",
+            "Patient/part-00000.parquet",
+            "_manifest.json"
+        ]
+    );
+    assert_eq!(file_rows(&root.join("Observation/part-00000.parquet")), 3);
+    assert_eq!(file_rows(&root.join("Observation/part-00001.parquet")), 1);
+    assert_eq!(file_rows(&root.join("Patient/part-00000.parquet")), 2);
+    assert_manifest_matches_disk(&root, &manifest(&root));
+    let nd = out.join("ndjson");
+    assert_eq!(
+        walk(&nd),
+        [
+            "Observation.00000.ndjson",
+            "Observation.00001.ndjson",
+            "Patient.00000.ndjson"
+        ]
+    );
+    let read = |f: &str| std::fs::read_to_string(nd.join(f)).unwrap();
+    assert_eq!(
+        read("Observation.00000.ndjson"),
+        format!("{}\n{}\n{}\n", obs(1), obs(2), obs(3))
+    );
+    assert_eq!(read("Observation.00001.ndjson"), format!("{}\n", obs(4)));
+    assert_eq!(
+        read("Patient.00000.ndjson"),
+        format!("{}\n{}\n", pat(1), pat(2))
+    );
+    assert_eq!(report["types"]["Observation"]["written"], 4, "{report}");
+    assert_eq!(report["conservation_ok"], true);
+    assert_eq!(
+        report["sinks"]["clean"]["files"].as_array().unwrap().len(),
+        3
+    );
+    assert_eq!(
+        report["sinks"]["lake"]["files"].as_array().unwrap().len(),
+        3
+    );
+}

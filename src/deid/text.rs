@@ -24,16 +24,7 @@ use crate::phi::{
 /// The resource types the known-PHI index is built from.
 pub const KNOWN_TYPES: [&str; 4] = ["Patient", "RelatedPerson", "Practitioner", "Organization"];
 
-/// The resource type a file name stands for in bulk-export naming (`Patient.ndjson`,
-/// `Patient-1.ndjson`, `Patient.000.ndjson.gz`, `…/Patient_2.ndjson`): its base name's
-/// leading letters.
-pub fn type_of_file_name(name: &str) -> &str {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    let end = base
-        .find(|c: char| !c.is_ascii_alphabetic())
-        .unwrap_or(base.len());
-    &base[..end]
-}
+pub use crate::source::type_of_file_name;
 
 /// The free-text settings of a run, checked; `Send + Sync`.
 pub struct TextDeid {

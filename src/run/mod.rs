@@ -16,6 +16,7 @@
 //! With `[transform] dedupe` the input is read twice: a first pass without sinks builds the
 //! dedupe index, the second writes (see `stage::transform::dedupe`).
 
+pub mod complete;
 pub mod progress;
 pub mod report;
 
@@ -634,6 +635,15 @@ fn known_phi_pass(plan: &Plan, source: &Input) -> Result<KnownIndex, RunError> {
     Ok(index)
 }
 
+/// What the collector sends each sink, in dispatch order.
+#[derive(Clone)]
+enum SinkMsg {
+    /// Records to write (and, for the dead letter, rejects).
+    Batch(Arc<Batch>),
+    /// No more records of these types are expected ([`complete::Completion`]).
+    TypesDone(Arc<[crate::fhir::TypeIdx]>),
+}
+
 /// Which pass a [`pump`] is.
 enum Pass<'a> {
     /// Dedupe's first pass: no sinks; candidates go into the index.
@@ -692,30 +702,50 @@ fn pump(
 
     let result = std::thread::scope(|scope| {
         // Sinks: one thread each, bounded inbox.
-        let mut sink_txs: Vec<Sender<Arc<Batch>>> = Vec::new();
+        let mut sink_txs: Vec<Sender<SinkMsg>> = Vec::new();
         let mut sink_handles = Vec::new();
         for (i, ns) in sinks.iter_mut().enumerate() {
-            let (tx, rx): (Sender<Arc<Batch>>, Receiver<Arc<Batch>>) = bounded(2);
+            let (tx, rx): (Sender<SinkMsg>, Receiver<SinkMsg>) = bounded(2);
             sink_txs.push(tx);
             let bar = progress.sinks[i].clone();
             let is_dead_letter = ns.kind == "dead_letter";
-            sink_handles.push(scope.spawn(move || -> Result<(SinkStats, u64), SinkError> {
-                let mut busy = std::time::Duration::ZERO;
-                for batch in rx.iter() {
+            // Named for `top -H`, perf and debuggers (Linux keeps 15 bytes of it).
+            let thread = std::thread::Builder::new().name(format!("sink-{}", ns.name));
+            let spawned =
+                thread.spawn_scoped(scope, move || -> Result<(SinkStats, u64), SinkError> {
+                    let mut busy = std::time::Duration::ZERO;
+                    for msg in rx.iter() {
+                        let batch = match msg {
+                            SinkMsg::Batch(b) => b,
+                            SinkMsg::TypesDone(types) => {
+                                let t = Instant::now();
+                                ns.sink.types_done(&types)?;
+                                busy += t.elapsed();
+                                continue;
+                            }
+                        };
+                        let t = Instant::now();
+                        ns.sink.write(&batch)?;
+                        busy += t.elapsed();
+                        bar.inc(if is_dead_letter {
+                            batch.rejects.len()
+                        } else {
+                            batch.records.len()
+                        } as u64);
+                    }
                     let t = Instant::now();
-                    ns.sink.write(&batch)?;
+                    let stats = ns.sink.finish()?;
                     busy += t.elapsed();
-                    bar.inc(if is_dead_letter {
-                        batch.rejects.len()
-                    } else {
-                        batch.records.len()
-                    } as u64);
+                    Ok((stats, busy.as_millis() as u64))
+                });
+            match spawned {
+                Ok(h) => sink_handles.push(h),
+                Err(e) => {
+                    return Err(RunError::Internal(format!(
+                        "cannot start a sink thread: {e}"
+                    )))
                 }
-                let t = Instant::now();
-                let stats = ns.sink.finish()?;
-                busy += t.elapsed();
-                Ok((stats, busy.as_millis() as u64))
-            }));
+            }
         }
 
         // Workers on the rayon pool; the scope ends when the chunk channel closes.
@@ -763,7 +793,8 @@ fn pump(
             let bytes_read = &bytes_read;
             let read_bar = progress.read.clone();
             let token_rx = token_rx.clone();
-            scope.spawn(move || -> (Result<(), SourceError>, u64) {
+            let thread = std::thread::Builder::new().name("reader".into());
+            thread.spawn_scoped(scope, move || -> (Result<(), SourceError>, u64) {
                 let t = Instant::now();
                 let r = source.stream(
                     plan.chunk_size,
@@ -781,6 +812,14 @@ fn pump(
             })
         };
         drop(token_rx);
+        let reader = match reader {
+            Ok(h) => h,
+            Err(e) => {
+                return Err(RunError::Internal(format!(
+                    "cannot start the reader thread: {e}"
+                )))
+            }
+        };
 
         // Collector: reorder, count, dispatch.
         let mut tally = Tally {
@@ -798,6 +837,8 @@ fn pump(
             blank_lines: 0,
             input_text: 0,
         };
+        let unbundle = plan.transform.as_ref().is_some_and(|t| t.unbundle);
+        let mut completion = complete::Completion::new(&source.file_types(), unbundle);
         let mut pending: BTreeMap<u64, Batch> = BTreeMap::new();
         let mut next = 0u64;
         let mut failure: Option<RunError> = None;
@@ -872,12 +913,20 @@ fn pump(
                         break 'collect;
                     }
                 }
+                // The files before this batch's are passed: the types they completed are
+                // announced first, so sinks close those files while later ones are worked on.
+                let done = completion.passed(batch.file.index);
                 let shared = Arc::new(batch);
-                for (i, tx) in sink_txs.iter().enumerate() {
-                    if tx.send(shared.clone()).is_err() {
-                        // The sink stopped on an error; its thread reports it below.
-                        let _ = i;
-                        break 'collect;
+                let msgs = (!done.is_empty())
+                    .then(|| SinkMsg::TypesDone(done.into()))
+                    .into_iter()
+                    .chain(std::iter::once(SinkMsg::Batch(shared)));
+                for msg in msgs {
+                    for tx in &sink_txs {
+                        if tx.send(msg.clone()).is_err() {
+                            // The sink stopped on an error; its thread reports it below.
+                            break 'collect;
+                        }
                     }
                 }
                 let _ = token_tx.send(());

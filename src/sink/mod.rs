@@ -94,6 +94,13 @@ impl SinkError {
 pub trait Sink: Send {
     /// Writes the batch's records (or, for the dead letter, its rejects).
     fn write(&mut self, batch: &Batch) -> Result<(), SinkError>;
+    /// No more records of `types` are expected (the run has passed every input file that
+    /// may hold them, see `run::complete`): a sink may close their files now, while the
+    /// workers are busy with later files, rather than in [`Sink::finish`]. Records of such
+    /// a type that still come (a file whose name did not tell its content) go to a new file.
+    fn types_done(&mut self, _types: &[crate::fhir::TypeIdx]) -> Result<(), SinkError> {
+        Ok(())
+    }
     /// Closes every open file; nothing is visible yet.
     fn finish(&mut self) -> Result<SinkStats, SinkError>;
     /// Makes the finished files visible and removes earlier runs' files they replace.

@@ -70,6 +70,17 @@ pub enum SourceError {
     Export(String),
 }
 
+/// The resource type a file name stands for in bulk-export naming (`Patient.ndjson`,
+/// `Patient-1.ndjson`, `Patient.000.ndjson.gz`, `…/Patient_2.ndjson`): its base name's
+/// leading letters.
+pub fn type_of_file_name(name: &str) -> &str {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let end = base
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(base.len());
+    &base[..end]
+}
+
 /// The listed input of a run's source.
 #[derive(Debug)]
 pub enum Input {
@@ -89,6 +100,32 @@ impl Input {
             Input::Blob(s) => s.files().len(),
             Input::Manifest(s) => s.file_count(),
         }
+    }
+
+    /// The resource type each listed file is expected to hold, by listing index: the
+    /// manifest's `type`, else the type its name stands for in bulk-export naming
+    /// (`Observation-1.ndjson.gz`); `None` when the name names no resource type. A hint, not
+    /// a promise: the lines decide each record's type.
+    pub fn file_types(&self) -> Vec<Option<crate::fhir::TypeIdx>> {
+        let by_name = |f: &SourceFile| crate::fhir::resource_type_index(type_of_file_name(&f.name));
+        let listed: Vec<(usize, Option<crate::fhir::TypeIdx>)> = match self {
+            Input::Local(s) => s
+                .files()
+                .iter()
+                .map(|f| (f.file.index, by_name(&f.file)))
+                .collect(),
+            Input::Blob(s) => s
+                .files()
+                .iter()
+                .map(|f| (f.file.index, by_name(&f.file)))
+                .collect(),
+            Input::Manifest(s) => s.file_types(),
+        };
+        let mut out = vec![None; listed.iter().map(|(i, _)| i + 1).max().unwrap_or(0)];
+        for (i, t) in listed {
+            out[i] = t;
+        }
+        out
     }
 
     /// Total bytes stored (compressed size for gzip).

@@ -65,6 +65,19 @@ impl Sink for NdjsonSink {
         Ok(())
     }
 
+    fn types_done(&mut self, types: &[crate::fhir::TypeIdx]) -> Result<(), SinkError> {
+        for &t in types {
+            if let Some(w) = self
+                .writers
+                .get_mut(usize::from(t))
+                .and_then(Option::as_mut)
+            {
+                w.close()?;
+            }
+        }
+        Ok(())
+    }
+
     fn finish(&mut self) -> Result<SinkStats, SinkError> {
         super::rolling::finish_all(&mut self.writers, &mut self.stats)
     }

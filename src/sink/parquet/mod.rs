@@ -383,6 +383,15 @@ impl Sink for ParquetSink {
         Ok(())
     }
 
+    fn types_done(&mut self, types: &[TypeIdx]) -> Result<(), SinkError> {
+        for key in self.writers.keys() {
+            if types.contains(&key.0) {
+                self.retire(key)?;
+            }
+        }
+        Ok(())
+    }
+
     fn finish(&mut self) -> Result<SinkStats, SinkError> {
         for key in self.writers.keys() {
             self.retire(key)?;

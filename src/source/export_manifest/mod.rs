@@ -443,6 +443,14 @@ impl ManifestSource {
         &self.manifest
     }
 
+    /// (listing index, resource type) of each `output[]` file (see [`super::Input::file_types`]).
+    pub fn file_types(&self) -> Vec<(usize, Option<crate::fhir::TypeIdx>)> {
+        self.files
+            .iter()
+            .map(|f| (f.file.index, crate::fhir::resource_type_index(&f.type_name)))
+            .collect()
+    }
+
     /// Number of `output[]` files.
     pub fn file_count(&self) -> usize {
         self.files.len()
