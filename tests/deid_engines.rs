@@ -76,7 +76,7 @@ fn known(dir: &Path) -> KnownIndex {
     let mut k = KnownIndex::new();
     for f in files(dir) {
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
-        if KNOWN_TYPES.contains(&fhirpipe::deid::text::type_of_file_name(&name)) {
+        if KNOWN_TYPES.contains(&fhirpipe::source::type_of_file_name(&name)) {
             for l in lines(&f) {
                 k.add_json(&l);
             }

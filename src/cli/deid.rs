@@ -233,7 +233,8 @@ pub fn run(a: DeidArgs) -> i32 {
 /// Practitioner or Organization, and every single-resource `.json` file (other types are
 /// ignored by the index).
 fn known_phi(inputs: &[PathBuf]) -> Result<crate::deid::text::KnownIndex, String> {
-    use crate::deid::text::{type_of_file_name, KnownIndex, KNOWN_TYPES};
+    use crate::deid::text::{KnownIndex, KNOWN_TYPES};
+    use crate::source::type_of_file_name;
     let mut index = KnownIndex::new();
     for p in inputs {
         if p.extension().is_some_and(|e| e == "json") {

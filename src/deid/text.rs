@@ -24,8 +24,6 @@ use crate::phi::{
 /// The resource types the known-PHI index is built from.
 pub const KNOWN_TYPES: [&str; 4] = ["Patient", "RelatedPerson", "Practitioner", "Organization"];
 
-pub use crate::source::type_of_file_name;
-
 /// The free-text settings of a run, checked; `Send + Sync`.
 pub struct TextDeid {
     recognizer: Recognizer,

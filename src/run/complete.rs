@@ -26,24 +26,16 @@ impl Completion {
     pub fn new(file_types: &[Option<TypeIdx>], unbundle: bool) -> Self {
         let bundle = resource_type_index("Bundle");
         let open = |t: &Option<TypeIdx>| t.is_none() || (unbundle && *t == bundle);
-        let last_open = file_types.iter().rposition(open);
-        let mut last: Vec<Option<usize>> = Vec::new();
-        for (i, t) in file_types.iter().enumerate() {
-            if let Some(t) = t {
-                let slot = usize::from(*t);
-                if last.len() <= slot {
-                    last.resize(slot + 1, None);
-                }
-                last[slot] = Some(i);
-            }
-        }
-        let mut after: Vec<(usize, TypeIdx)> = last
+        let last_open = file_types.iter().rposition(open).unwrap_or(0);
+        // Each hinted type's last file (later files overwrite earlier ones).
+        let last: std::collections::BTreeMap<TypeIdx, usize> = file_types
             .iter()
             .enumerate()
-            .filter_map(|(t, l)| {
-                let file = (*l)?.max(last_open.unwrap_or(0));
-                Some((file, TypeIdx::try_from(t).ok()?))
-            })
+            .filter_map(|(i, t)| Some(((*t)?, i)))
+            .collect();
+        let mut after: Vec<(usize, TypeIdx)> = last
+            .into_iter()
+            .map(|(t, i)| (i.max(last_open), t))
             .collect();
         after.sort_unstable();
         Completion { after, next: 0 }

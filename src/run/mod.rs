@@ -612,7 +612,7 @@ struct PumpOutcome {
 /// the main pass, which dead-letters them.
 fn known_phi_pass(plan: &Plan, source: &Input) -> Result<KnownIndex, RunError> {
     let select_named = |f: &crate::batch::SourceFile, ty: Option<&str>| -> bool {
-        KNOWN_TYPES.contains(&ty.unwrap_or_else(|| crate::deid::text::type_of_file_name(&f.name)))
+        KNOWN_TYPES.contains(&ty.unwrap_or_else(|| crate::source::type_of_file_name(&f.name)))
     };
     let pool = BufPool::new(4, plan.chunk_size);
     let bytes = AtomicU64::new(0);
