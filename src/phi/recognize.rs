@@ -353,53 +353,115 @@ impl Recognizer {
     ///
     /// Names found through a cue (a title, label, kinship word or credential) are then
     /// looked for in the rest of the text too, as if they were known: a note that names
-    /// "Dr. Priya Natarajan" once and "Natarajan" later gets both (a second pass, run only
-    /// when a cue found a word the record did not know).
+    /// "Dr. Priya Natarajan" once and "Natarajan" later gets both (a second pass over the
+    /// words, run only when a cue found a word the record did not know; it runs the name
+    /// rules alone, the only ones that read the known names, on the first pass's tokens).
     pub fn find(&self, text: &str, known: &KnownPhi) -> Vec<Span> {
-        let spans = scan(text, known);
-        let mut extra: Option<KnownPhi> = None;
-        for s in spans.iter().filter(|s| s.kind == PhiType::Name) {
-            for w in text[s.start..s.end].split([' ', ',']) {
-                if w.len() >= 2 && !known.name_words.contains(w) {
-                    extra
-                        .get_or_insert_with(|| known.clone())
-                        .name_words
-                        .insert(w.to_string());
+        let b = text.as_bytes();
+        let mut scratch = SCRATCH.take();
+        let Scratch {
+            toks,
+            cands,
+            marks,
+            sorted,
+        } = &mut scratch;
+        toks.clear();
+        cands.clear();
+        marks.clear();
+        let mut s = Scan {
+            text,
+            b,
+            t: std::mem::take(toks),
+            cands: std::mem::take(cands),
+        };
+        tokenize(b, &mut s.t);
+        byte_patterns(&mut s);
+        known_literals(&mut s, known);
+        let mut names = Names {
+            known,
+            extra: Vec::new(),
+        };
+        for k in 0..s.t.len() {
+            token_rules(&mut s, k, &names, marks);
+        }
+        sorted.clear();
+        sorted.extend_from_slice(&s.cands);
+        let spans = resolve(sorted, b);
+        // The name words that only a cue found are known for the whole text.
+        for sp in spans.iter().filter(|sp| sp.kind == PhiType::Name) {
+            for w in text[sp.start..sp.end].split([' ', ',']) {
+                if w.len() >= 2 && !names.contains(w) {
+                    names.extra.push(w);
                 }
             }
         }
-        match extra {
-            Some(k) => scan(text, &k),
-            None => spans,
-        }
+        let out = if names.extra.is_empty() {
+            spans
+        } else {
+            // The second pass. Only `names_at` reads the known name words, so every other
+            // candidate of the first pass stands: each word's names are found again with
+            // the new words, and all candidates keep the order a whole new scan would give
+            // them (resolution breaks ties by that order).
+            sorted.clear();
+            let mut prev = 0;
+            for &(k, from, to) in marks.iter() {
+                sorted.extend_from_slice(&s.cands[prev..from as usize]);
+                std::mem::swap(&mut s.cands, sorted);
+                names_at(&mut s, k as usize, &names);
+                std::mem::swap(&mut s.cands, sorted);
+                prev = to as usize;
+            }
+            sorted.extend_from_slice(&s.cands[prev..]);
+            resolve(sorted, b)
+        };
+        *toks = s.t;
+        *cands = s.cands;
+        SCRATCH.set(scratch);
+        out
     }
 }
 
-/// The token and candidate buffers of a scan.
-type Buffers = (Vec<Tok>, Vec<(Span, u8)>);
+/// The known name words of a scan: the record's, and those a cue found in the first pass
+/// ([`Recognizer::find`]).
+struct Names<'k, 't> {
+    known: &'k KnownPhi,
+    extra: Vec<&'t str>,
+}
+
+impl Names<'_, '_> {
+    #[inline]
+    fn contains(&self, w: &str) -> bool {
+        self.known.name_words.contains(w) || self.extra.contains(&w)
+    }
+}
+
+/// The buffers of a scan, reused across calls on a thread: the tokens; the candidates in the
+/// order they were found; where each word's `names_at` candidates are among them (token,
+/// from, to); the candidates being resolved.
+struct Scratch {
+    toks: Vec<Tok>,
+    cands: Vec<(Span, u8)>,
+    marks: Vec<(u32, u32, u32)>,
+    sorted: Vec<(Span, u8)>,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch::EMPTY
+    }
+}
+
+impl Scratch {
+    const EMPTY: Scratch = Scratch {
+        toks: Vec::new(),
+        cands: Vec::new(),
+        marks: Vec::new(),
+        sorted: Vec::new(),
+    };
+}
 
 thread_local! {
-    /// The token and candidate buffers, reused across calls on a thread.
-    static SCRATCH: std::cell::Cell<Buffers> =
-        const { std::cell::Cell::new((Vec::new(), Vec::new())) };
-}
-
-/// One pass: tokens, candidates, resolution.
-fn scan(text: &str, known: &KnownPhi) -> Vec<Span> {
-    let b = text.as_bytes();
-    let (mut t, mut cands) = SCRATCH.take();
-    t.clear();
-    cands.clear();
-    let mut s = Scan { text, b, t, cands };
-    tokenize(b, &mut s.t);
-    byte_patterns(&mut s);
-    known_literals(&mut s, known);
-    for k in 0..s.t.len() {
-        token_rules(&mut s, k, known);
-    }
-    let out = resolve(&mut s.cands, b);
-    SCRATCH.set((s.t, s.cands));
-    out
+    static SCRATCH: std::cell::Cell<Scratch> = const { std::cell::Cell::new(Scratch::EMPTY) };
 }
 
 fn byte_patterns(s: &mut Scan<'_>) {
@@ -482,7 +544,12 @@ fn fax_context(b: &[u8], start: usize) -> bool {
     line.windows(3).any(|w| w.eq_ignore_ascii_case(b"fax"))
 }
 
-fn token_rules(s: &mut Scan<'_>, k: usize, known: &KnownPhi) {
+fn token_rules(
+    s: &mut Scan<'_>,
+    k: usize,
+    names: &Names<'_, '_>,
+    marks: &mut Vec<(u32, u32, u32)>,
+) {
     let tok = s.t[k];
     let b = s.b;
     match tok.c {
@@ -607,7 +674,9 @@ fn token_rules(s: &mut Scan<'_>, k: usize, known: &KnownPhi) {
                     s.add(vs, ve, PhiType::Ssn, 0.9);
                 }
             }
-            names_at(s, k, known);
+            let from = s.cands.len() as u32;
+            names_at(s, k, names);
+            marks.push((k as u32, from, s.cands.len() as u32));
             // "Macon Regional Medical Center", "Springfield General Hospital": US hospitals are
             // commonly named after their city.
             if matches!(
@@ -720,15 +789,13 @@ fn is_report_verb(w: &str) -> bool {
 
 /// Names: the record's own name words (runs of them), and names cued by a title, a label
 /// or a kinship word.
-fn names_at(s: &mut Scan<'_>, k: usize, known: &KnownPhi) {
+fn names_at(s: &mut Scan<'_>, k: usize, names: &Names<'_, '_>) {
     let w = s.w(k);
     // Runs of known name words; only the first word of a run starts one.
     let known_word = |s: &Scan<'_>, j: usize| {
         s.is(j, C::Word) && !s.b[s.t[j].s].is_ascii_lowercase() && {
             let w = s.w(j);
-            known.name_words.contains(w)
-                || w.strip_suffix("'s")
-                    .is_some_and(|b| known.name_words.contains(b))
+            names.contains(w) || w.strip_suffix("'s").is_some_and(|b| names.contains(b))
         }
     };
     if known_word(s, k) {
@@ -760,7 +827,7 @@ fn names_at(s: &mut Scan<'_>, k: usize, known: &KnownPhi) {
                 }
             }
             let (start, mut end) = (s.t[k].s, s.t[e - 1].e);
-            if !known.name_words.contains(s.w(e - 1)) {
+            if !names.contains(s.w(e - 1)) {
                 end -= 2; // possessive "'s"
             }
             s.add(start, end, PhiType::Name, 0.97);
@@ -1007,6 +1074,86 @@ mod tests {
             ),
             pairs(&[("Ines Ferreira", "NAME"), ("Ferreira", "NAME")])
         );
+    }
+
+    /// One pass of the recognizer, as `find` makes it before it looks for cued names.
+    fn one_scan(text: &str, known: &KnownPhi) -> Vec<Span> {
+        let b = text.as_bytes();
+        let mut s = Scan {
+            text,
+            b,
+            t: Vec::new(),
+            cands: Vec::new(),
+        };
+        tokenize(b, &mut s.t);
+        byte_patterns(&mut s);
+        known_literals(&mut s, known);
+        let names = Names {
+            known,
+            extra: Vec::new(),
+        };
+        let mut marks = Vec::new();
+        for k in 0..s.t.len() {
+            token_rules(&mut s, k, &names, &mut marks);
+        }
+        resolve(&mut s.cands, b)
+    }
+
+    /// What `find` did before issue 6 item 7's incremental second pass: a whole new scan
+    /// with the cued name words added to a copy of `known`. `true` when that scan ran.
+    fn find_by_rescan(text: &str, known: &KnownPhi) -> (Vec<Span>, bool) {
+        let spans = one_scan(text, known);
+        let mut extra: Option<KnownPhi> = None;
+        for s in spans.iter().filter(|s| s.kind == PhiType::Name) {
+            for w in text[s.start..s.end].split([' ', ',']) {
+                if w.len() >= 2 && !known.name_words.contains(w) {
+                    extra
+                        .get_or_insert_with(|| known.clone())
+                        .name_words
+                        .insert(w.to_string());
+                }
+            }
+        }
+        match extra {
+            Some(k) => (one_scan(text, &k), true),
+            None => (spans, false),
+        }
+    }
+
+    #[test]
+    fn issue_6_item_7_second_pass_gives_what_a_whole_rescan_gives() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let opts = crate::sample::SampleOptions {
+            patients: 12,
+            seed: 3,
+            out: tmp.path().join("s"),
+            gzip: false,
+            annotations: Some(tmp.path().join("notes.ndjson")),
+        };
+        crate::sample::generate(&opts, &|_, _| {}).expect("sample");
+        let docs = crate::phi::eval::load_corpus(&opts.out, &tmp.path().join("notes.ndjson"))
+            .expect("corpus");
+        assert!(docs.len() > 100, "{} notes", docs.len());
+        let rec = Recognizer::new();
+        let (mut texts, mut rescans) = (0, 0);
+        for d in &docs {
+            // With the record's PHI, with its literals only, and with nothing known: the
+            // fewer names are known, the more the cues find and the second pass runs.
+            let mut literals_only = d.known.clone();
+            literals_only.name_words.clear();
+            for known in [&d.known, &literals_only, &KnownPhi::new()] {
+                let (want, rescanned) = find_by_rescan(&d.text, known);
+                assert_eq!(rec.find(&d.text, known), want, "note {}", d.id);
+                texts += 1;
+                rescans += usize::from(rescanned);
+            }
+        }
+        // The comparison covers both paths, and the second pass often.
+        assert!(
+            rescans * 3 > texts,
+            "{rescans} second passes in {texts} texts"
+        );
+        assert!(rescans < texts, "{rescans} second passes in {texts} texts");
     }
 
     #[test]
