@@ -7,9 +7,10 @@ use super::{SinkError, SinkStats, Staging};
 use std::io::Write;
 use std::path::PathBuf;
 
+/// The open file; the encoder is boxed so that a plain file's `Out` stays small.
 enum Out {
     Plain(OutFile),
-    Gzip(flate2::write::GzEncoder<OutFile>),
+    Gzip(Box<flate2::write::GzEncoder<OutFile>>),
 }
 
 struct Open {
@@ -63,10 +64,10 @@ impl RollingWriter {
             let w = staging.create_file(&self.rel(), 128 << 10)?;
             let path = w.path();
             let out = if self.gzip {
-                Out::Gzip(flate2::write::GzEncoder::new(
+                Out::Gzip(Box::new(flate2::write::GzEncoder::new(
                     w,
                     flate2::Compression::fast(),
-                ))
+                )))
             } else {
                 Out::Plain(w)
             };
