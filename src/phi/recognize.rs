@@ -374,16 +374,11 @@ impl Recognizer {
             t: std::mem::take(toks),
             cands: std::mem::take(cands),
         };
-        tokenize(b, &mut s.t);
-        byte_patterns(&mut s);
-        known_literals(&mut s, known);
         let mut names = Names {
             known,
             extra: Vec::new(),
         };
-        for k in 0..s.t.len() {
-            token_rules(&mut s, k, &names, marks);
-        }
+        candidates(&mut s, &names, marks);
         sorted.clear();
         sorted.extend_from_slice(&s.cands);
         let spans = resolve(sorted, b);
@@ -462,6 +457,18 @@ impl Scratch {
 
 thread_local! {
     static SCRATCH: std::cell::Cell<Scratch> = const { std::cell::Cell::new(Scratch::EMPTY) };
+}
+
+/// The first pass of a scan: tokenizes `s`'s text and finds every candidate (byte
+/// patterns, the record's literals, the token rules with `names`); `marks` gets where each
+/// word's `names_at` candidates are.
+fn candidates(s: &mut Scan<'_>, names: &Names<'_, '_>, marks: &mut Vec<(u32, u32, u32)>) {
+    tokenize(s.b, &mut s.t);
+    byte_patterns(s);
+    known_literals(s, names.known);
+    for k in 0..s.t.len() {
+        token_rules(s, k, names, marks);
+    }
 }
 
 fn byte_patterns(s: &mut Scan<'_>) {
@@ -1085,17 +1092,11 @@ mod tests {
             t: Vec::new(),
             cands: Vec::new(),
         };
-        tokenize(b, &mut s.t);
-        byte_patterns(&mut s);
-        known_literals(&mut s, known);
         let names = Names {
             known,
             extra: Vec::new(),
         };
-        let mut marks = Vec::new();
-        for k in 0..s.t.len() {
-            token_rules(&mut s, k, &names, &mut marks);
-        }
+        candidates(&mut s, &names, &mut Vec::new());
         resolve(&mut s.cands, b)
     }
 
